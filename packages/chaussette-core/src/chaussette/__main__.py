@@ -1,0 +1,3 @@
+from chaussette.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""Logging set-up and the common-log-format access log shared by every backend."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any, Callable, Iterable
+
+from chaussette.errors import ChaussetteError
+
+LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
+
+
+def configure(level: str, output: str = "-") -> logging.Logger:
+    log = logging.getLogger("chaussette")
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(level.upper())
+    log.addHandler(_handler(output, "--log-output"))
+    for handler in log.handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    return log
+
+
+def _handler(output: str, option: str) -> logging.Handler:
+    if output == "-":
+        return logging.StreamHandler(sys.stderr)
+    try:
+        return logging.FileHandler(output)
+    except OSError as exc:
+        raise ChaussetteError(f"cannot write {option} {output!r}: {exc.strerror}; "
+                              "choose a writable file or - for the terminal") from None
+
+
+def access_logger(output: str) -> logging.Logger:
+    log = logging.getLogger("chaussette.access")
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stdout) if output == "-" else _handler(output, "--access-log")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    return log
+
+
+class AccessLog:
+    """WSGI middleware writing one common-log-format line per request.
+
+    A middleware rather than each server's own log, so the format is the same on every
+    backend; it is only in the call path when ``--access-log`` is given.
+    """
+
+    def __init__(self, app: Callable[..., Any], log: logging.Logger) -> None:
+        self.app = app
+        self.log = log
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        state = {"status": "-"}
+
+        def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+            state["status"] = status.split(" ", 1)[0]
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, recording_start_response)
+        return self._body(environ, result, state)
+
+    def _body(self, environ: dict, result: Iterable[bytes], state: dict) -> Iterable[bytes]:
+        sent = 0
+        try:
+            for chunk in result:
+                sent += len(chunk)
+                yield chunk
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            self.log.info(_common_log_line(environ, state["status"], sent))
+
+    def __repr__(self) -> str:
+        return repr(self.app)
+
+
+def _common_log_line(environ: dict, status: str, sent: int) -> str:
+    target = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING")
+    if query:
+        target += "?" + query
+    request = f"{environ.get('REQUEST_METHOD', '-')} {target} {environ.get('SERVER_PROTOCOL', '-')}"
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z")
+    return (f"{environ.get('REMOTE_ADDR') or '-'} - {environ.get('REMOTE_USER') or '-'} [{stamp}] "
+            f"\"{request}\" {status} {sent or '-'}")

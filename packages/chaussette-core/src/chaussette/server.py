@@ -1,0 +1,67 @@
+"""The 1.3 Python API: ``make_server(app, host, port, ...)`` and ``main``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from chaussette import logs, registry
+from chaussette.cli import main
+from chaussette.settings import CORE_SETTINGS, Config, build_config
+
+__all__ = ["make_server", "main", "Server"]
+
+
+class Server:
+    """What ``make_server`` returns: the sockets are bound at once (so errors surface
+    there, like 1.3), the backend serves on ``serve_forever()``."""
+
+    def __init__(self, app: Callable[..., Any], config: Config, log: logging.Logger) -> None:
+        from chaussette.runner import check_options, open_listeners
+
+        self.app = app
+        self.config = config
+        self.log = log
+        self.backend_class = registry.load(config.backend)
+        check_options(self.backend_class, config)
+        self.listeners = open_listeners(config, log)
+
+    @property
+    def server_address(self) -> Any:
+        return self.listeners[0].sock.getsockname()
+
+    def serve_forever(self) -> int:
+        from chaussette.runner import run
+
+        return run(self.config, self.backend_class, self.log, app=self.app, listeners=self.listeners)
+
+    def server_close(self) -> None:
+        for listener in self.listeners:
+            listener.close()
+
+
+def make_server(app: Callable[..., Any], host: str | None = None, port: int | None = None,
+                backend: str = "wsgiref", backlog: int = 2048, spawn: int | None = None,
+                logger: logging.Logger | None = None, address_family: Any = None,
+                socket_type: Any = None, **settings: Any) -> Server:
+    """Build a server for ``app``. Any setting of the CLI is accepted by keyword
+    (``graceful_timeout=5``, ``fd=3``, ``access_log="-"``...); ``address_family`` and
+    ``socket_type`` take the socket constants or their names, as in 1.3."""
+    import socket
+
+    given = dict(settings, host=host, port=port, backend=backend, backlog=backlog, spawn=spawn,
+                 address_family=_constant_name(address_family, socket),
+                 socket_type=_constant_name(socket_type, socket))
+    config = build_config(given, CORE_SETTINGS + tuple(registry.load(backend).settings))
+    log = logger or logs.configure(config.log_level, config.log_output)
+    return Server(app, config, log)
+
+
+def _constant_name(value: Any, socket: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    for name in ("AF_INET", "AF_INET6", "AF_UNIX", "SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW",
+                 "SOCK_RDM", "SOCK_SEQPACKET"):
+        if getattr(socket, name) == value:
+            return name
+    return str(value)

@@ -1,0 +1,206 @@
+"""The one table of settings that drives the CLI, the Python API and the Paste runner.
+
+Each setting is declared once, with its type, default and help; the argument parser,
+``make_server(**kwargs)`` and ``[server:main]`` ini keys are all derived from it, so the
+three front doors can never drift apart. Backends declare their own settings with the
+same class and they join the table when the backend is chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from chaussette.errors import ChaussetteError
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+ADDRESS_FAMILIES = ("AF_INET", "AF_INET6", "AF_UNIX")
+SOCKET_TYPES = ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
+
+
+def as_bool(value: Any) -> bool:
+    """Read booleans the way ini files write them."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"must be 1 or more, got {number}")
+    return number
+
+
+def non_negative_float(value: Any) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError(f"must be 0 or more, got {number}")
+    return number
+
+
+def log_level(value: Any) -> str:
+    level = str(value).lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def fd_list(value: Any) -> list[int]:
+    """Accept one fd, a list of fds, or a comma-separated string of them (ini files)."""
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        return [int(part) for part in value.split(",") if part.strip()]
+    return [int(part) for part in value]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option. ``flags`` empty means positional; ``cli=False`` hides it from argv."""
+
+    name: str
+    help: str
+    default: Any = None
+    convert: Callable[[Any], Any] = str
+    flags: tuple[str, ...] = ()
+    choices: tuple[str, ...] | None = None
+    flag: bool = False
+    repeatable: bool = False
+    nargs: str | None = None
+    metavar: str | None = None
+    cli: bool = True
+
+    def add_to(self, parser: argparse._ActionsContainer) -> None:
+        kwargs: dict[str, Any] = {"help": self.help, "default": None}
+        if self.flag:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["type"] = self.convert if not self.repeatable else int
+            if self.repeatable:
+                kwargs["action"] = "append"
+            if self.choices:
+                kwargs["choices"] = self.choices
+            if self.nargs:
+                kwargs["nargs"] = self.nargs
+            if self.metavar:
+                kwargs["metavar"] = self.metavar
+        if self.flags:
+            parser.add_argument(*self.flags, dest=self.name, **kwargs)
+        else:
+            kwargs.pop("default")
+            parser.add_argument(self.name, default=self.default, **kwargs)
+
+
+CORE_SETTINGS: tuple[Setting, ...] = (
+    Setting("application", "The WSGI application: pkg.mod.attr, pkg.mod:attr, pkg.mod:factory(), "
+            "paste:path/app.ini[#name], or a Django mysite.wsgi.application.",
+            default="chaussette.util.hello_app", nargs="?"),
+    Setting("arguments", "Arguments passed to the application when it is a factory.",
+            default=(), nargs="*", convert=tuple),
+    Setting("host", "Host to bind: localhost, 0.0.0.0, ::1, [::], unix:/path, unix:///path or fd://N.",
+            default="localhost", flags=("--host",)),
+    Setting("port", "Port to bind (0 picks a free one).", default=8080, convert=int, flags=("--port",)),
+    Setting("fd", "Serve on this inherited, already bound socket fd (repeatable). Wins over --host.",
+            default=(), convert=fd_list, flags=("--fd",), repeatable=True, metavar="N"),
+    Setting("backlog", "Listen queue length.", default=2048, convert=positive_int, flags=("--backlog",)),
+    Setting("backend", "Backend serving the requests (see --list-backends).", default="wsgiref",
+            flags=("--backend",)),
+    Setting("address_family", "Force the address family (normally read from the host or fd).",
+            flags=("--address-family",), choices=ADDRESS_FAMILIES),
+    Setting("socket_type", "Socket type; HTTP needs SOCK_STREAM.", default="SOCK_STREAM",
+            flags=("--socket-type",), choices=SOCKET_TYPES),
+    Setting("use_reloader", "Restart the server when source files change "
+            "(needs chaussette-core[reload]).", default=False, convert=as_bool,
+            flags=("--use-reloader",), flag=True),
+    Setting("no_monkey", "Do not monkey-patch the standard library, even if the backend would.",
+            default=False, convert=as_bool, flags=("--no-monkey",), flag=True),
+    Setting("spawn", "Maximum number of concurrent requests, on backends that can bound it.",
+            convert=positive_int, flags=("--spawn",)),
+    Setting("graceful_timeout", "Seconds in-flight requests get to finish after SIGTERM or SIGINT.",
+            default=30.0, convert=non_negative_float, flags=("--graceful-timeout",)),
+    Setting("keep_alive", "Seconds an idle keep-alive connection stays open; 0 turns keep-alive off.",
+            default=5.0, convert=non_negative_float, flags=("--keep-alive",), metavar="SECONDS"),
+    Setting("limit_request_line", "Longest request line accepted (longer: 414).", default=8190,
+            convert=positive_int, flags=("--limit-request-line",), metavar="BYTES"),
+    Setting("limit_request_fields", "Most header fields accepted (more: 431).", default=100,
+            convert=positive_int, flags=("--limit-request-fields",), metavar="N"),
+    Setting("limit_request_field_size", "Longest header field accepted (longer: 431).", default=8190,
+            convert=positive_int, flags=("--limit-request-field-size",), metavar="BYTES"),
+    Setting("pre_hook", "Dotted callable run with the options before serving.", flags=("--pre-hook",)),
+    Setting("post_hook", "Dotted callable run with the options on every exit.", flags=("--post-hook",)),
+    Setting("python_path", "Directories to add to sys.path, separated by the OS path separator.",
+            flags=("--python-path",)),
+    Setting("log_level", "Log level; debug also prints full tracebacks of startup errors.",
+            default="info", convert=log_level, flags=("--log-level",), metavar="LEVEL"),
+    Setting("log_output", "Where logs go: - for stderr, or a file path.", default="-",
+            flags=("--log-output",)),
+    Setting("access_log", "Write an access log in common log format to this file (- for stdout). "
+            "Off by default.", flags=("--access-log",), metavar="FILE"),
+)
+
+
+@dataclass
+class Config:
+    """Resolved settings. ``explicit`` names the ones the user set, so a backend that
+    cannot honour e.g. ``--spawn`` can refuse only when it was actually asked for."""
+
+    values: dict[str, Any]
+    explicit: frozenset[str] = field(default_factory=frozenset)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={value!r}" for key, value in sorted(self.values.items()))
+        return f"Config({shown})"
+
+    def is_set(self, name: str) -> bool:
+        return name in self.explicit
+
+
+def build_config(given: Mapping[str, Any], settings: Iterable[Setting] = CORE_SETTINGS) -> Config:
+    """Convert and default ``given`` (CLI namespace, kwargs or ini keys) against the table.
+
+    Unknown keys are rejected: a typo in an ini file or a keyword argument must not be
+    silently ignored.
+    """
+    table = {setting.name: setting for setting in settings}
+    unknown = sorted(set(given) - set(table))
+    if unknown:
+        raise ChaussetteError(f"unknown setting(s): {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(table))}")
+    values: dict[str, Any] = {}
+    explicit = set()
+    for name, setting in table.items():
+        raw = given.get(name)
+        if raw is None or (isinstance(raw, (list, tuple)) and not raw):
+            values[name] = setting.default
+            continue
+        explicit.add(name)
+        try:
+            values[name] = setting.convert(raw)
+        except (TypeError, ValueError) as exc:
+            raise ChaussetteError(f"invalid value {raw!r} for {name.replace('_', '-')}: {exc}") from None
+        if setting.choices and values[name] not in setting.choices:
+            raise ChaussetteError(f"invalid value {raw!r} for {name.replace('_', '-')}: "
+                                  f"choose from {', '.join(setting.choices)}")
+    return Config(values, frozenset(explicit))
+
+
+def settings_with(extra: Sequence[Setting]) -> tuple[Setting, ...]:
+    """Core's table plus a backend's own settings, refusing name clashes."""
+    names = {setting.name for setting in CORE_SETTINGS}
+    clashes = sorted(setting.name for setting in extra if setting.name in names)
+    if clashes:
+        raise ChaussetteError(f"backend settings clash with core settings: {', '.join(clashes)}")
+    return CORE_SETTINGS + tuple(extra)

@@ -1,0 +1,116 @@
+"""Minimal real clients: raw bytes over a socket, and http.client over TCP or unix."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from typing import Any
+
+TIMEOUT = 10.0
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = TIMEOUT) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def connect(address: Any, timeout: float = TIMEOUT) -> socket.socket:
+    """``address``: (host, port) or a unix socket path."""
+    if isinstance(address, str):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    else:
+        sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(address)
+    return sock
+
+
+def raw_exchange(address: Any, data: bytes, timeout: float = TIMEOUT, until_close: bool = True) -> bytes:
+    """Send raw bytes and return everything received until the server closes (or
+    until ``timeout`` with ``until_close=False``: for connections kept alive)."""
+    with connect(address, timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                if until_close:
+                    raise
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if not until_close:
+                sock.settimeout(0.5)
+        return b"".join(chunks)
+
+
+def request(address: Any, method: str = "GET", path: str = "/", body: Any = None,
+            headers: dict | None = None, timeout: float = TIMEOUT) -> tuple[int, dict, bytes]:
+    """One request on a fresh connection: (status, lower-cased headers, body)."""
+    if isinstance(address, str):
+        conn: http.client.HTTPConnection = UnixHTTPConnection(address, timeout)
+    else:
+        conn = http.client.HTTPConnection(address[0], address[1], timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+class Response:
+    def __init__(self, status: int, headers: dict, body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+
+def read_response(stream: Any, method: str = "GET") -> Response:
+    """Parse one response from a buffered reader, leaving the next one in place: what
+    http.client cannot do for pipelined responses. Headers are lower-cased."""
+    status_line = stream.readline()
+    if not status_line:
+        raise ConnectionError("connection closed before a response")
+    status = int(status_line.split()[1])
+    headers: dict = {}
+    for line in iter(stream.readline, b"\r\n"):
+        if not line:
+            raise ConnectionError("connection closed inside the header section")
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        return Response(status, headers, b"")
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(stream.readline().split(b";")[0], 16)
+            if size == 0:
+                for line in iter(stream.readline, b"\r\n"):
+                    if not line:
+                        break
+                return Response(status, headers, b"".join(chunks))
+            chunks.append(stream.read(size))
+            stream.readline()
+    if "content-length" in headers:
+        return Response(status, headers, stream.read(int(headers["content-length"])))
+    return Response(status, headers, stream.read())
+
+
+def read_responses(sock: socket.socket, methods: list) -> list:
+    """Read one response per entry of ``methods`` from a connection, in order."""
+    stream = sock.makefile("rb")
+    try:
+        return [read_response(stream, method) for method in methods]
+    finally:
+        stream.close()

@@ -1,0 +1,148 @@
+"""Start ``chaussette`` as a real subprocess and find out where it serves."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Sequence
+
+SERVING = re.compile(r"Serving on (\S+)")
+START_TIMEOUT = 30.0
+
+
+class ServerProcess:
+    """A running ``python -m chaussette``; stderr is collected for assertions.
+
+    Used as a context manager it always ends the process it started (by pid), so a
+    failing test leaves nothing behind.
+    """
+
+    def __init__(self, args: Sequence[str], pass_fds: Sequence[int] = (), env: dict | None = None,
+                 cwd: str | None = None) -> None:
+        self.args = list(args)
+        full_env = dict(os.environ if env is None else env)
+        full_env.setdefault("PYTHONUNBUFFERED", "1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "chaussette", *self.args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     pass_fds=tuple(pass_fds), env=full_env, cwd=cwd)
+        self._lines: list[str] = []
+        self._out: list[str] = []
+        self._changed = threading.Condition()
+        self._readers = [threading.Thread(target=self._pump, args=(self.proc.stderr, self._lines), daemon=True),
+                         threading.Thread(target=self._pump, args=(self.proc.stdout, self._out), daemon=True)]
+        for reader in self._readers:
+            reader.start()
+        self.addresses: list[str] = []
+
+    def _pump(self, stream, sink: list[str]) -> None:
+        for raw in iter(stream.readline, b""):
+            with self._changed:
+                sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def output(self) -> str:
+        """Everything written to stderr so far (logs)."""
+        with self._changed:
+            return "\n".join(self._lines)
+
+    @property
+    def stdout(self) -> str:
+        with self._changed:
+            return "\n".join(self._out)
+
+    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match:
+        """Wait until a stderr line matches ``pattern``; fail with the log if it never does."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self._lines:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                if self.proc.poll() is not None and not any(r.is_alive() for r in self._readers):
+                    raise AssertionError(f"server exited ({self.proc.returncode}) before {pattern!r}:\n"
+                                         + "\n".join(self._lines))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {pattern!r} within {timeout}s:\n" + "\n".join(self._lines))
+                self._changed.wait(min(remaining, 0.2))
+
+    def wait_serving(self, count: int = 1, timeout: float = START_TIMEOUT) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = SERVING.findall(self.output)
+            if len(found) >= count and "Using" in self.output:
+                self.addresses = found
+                return found
+            self.wait_for(r"Using .* as a backend" if len(found) >= count else SERVING.pattern,
+                          max(0.1, deadline - time.monotonic()))
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not report its addresses:\n" + self.output)
+
+    @property
+    def tcp_address(self) -> tuple[str, int]:
+        """(host, port) of the first TCP address the server reported."""
+        for address in self.addresses or self.wait_serving():
+            host, _, port = address.rpartition(":")
+            if port.isdigit():
+                return host.strip("[]"), int(port)
+        raise AssertionError(f"no TCP address in {self.addresses}")
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def stop(self, timeout: float = 30.0) -> int:
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+
+
+def start_server(*args: str, pass_fds: Sequence[int] = (), count: int = 1, **kwargs) -> ServerProcess:
+    """Start a server and wait until it serves; on failure the process is ended."""
+    server = ServerProcess(args, pass_fds=pass_fds, **kwargs)
+    try:
+        server.wait_serving(count)
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
