@@ -1,0 +1,60 @@
+# Shared helpers for the ci/ scripts (sourced, not run).
+
+PYTHON_VERSIONS=(3.10 3.11 3.12 3.13)
+
+# Put the machine's own interpreters first on PATH, so Hatch finds them and never downloads one.
+use_local_pythons() {
+  local version dir found
+  for version in "${PYTHON_VERSIONS[@]}"; do
+    found=""
+    if command -v pyenv >/dev/null 2>&1; then
+      for dir in "$(pyenv root)"/versions/"$version".*/bin; do
+        [ -x "$dir/python$version" ] && found=$dir
+      done
+    fi
+    if [ -n "$found" ]; then
+      PATH="$found:$PATH"
+    elif ! command -v "python$version" >/dev/null 2>&1; then
+      echo "python$version not found: install it (pyenv install $version) before running the tests" >&2
+      exit 1
+    fi
+  done
+  export PATH
+}
+
+# Hatch and uv in a private venv: a fresh machine has neither.
+ensure_hatch() {
+  local tools="$root/.ci-tools"
+  if [ ! -x "$tools/bin/hatch" ]; then
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install --quiet --disable-pip-version-check "hatch>=1.16" "uv>=0.5"
+  fi
+  export PATH="$tools/bin:$PATH"
+  export HATCH_ENV_TYPE_VIRTUAL_UV_PATH="$tools/bin/uv"
+}
+
+ensure_system_tools() {
+  if ! command -v systemd-socket-activate >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing systemd-socket-activate (Debian package systemd)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null \
+      || echo "could not install systemd; the socket-activation tests will say so and skip" >&2
+  fi
+}
+
+all_packages() {
+  local dir
+  for dir in packages/*/; do
+    dir=${dir%/}
+    [ -f "$dir/pyproject.toml" ] && echo "${dir#packages/}"
+  done
+}
+
+# Package-specific preparation, e.g. wheels PyPI cannot provide.
+prepare_packages() {
+  local package
+  for package in "$@"; do
+    if [ -x "packages/$package/ci-prepare" ]; then
+      "packages/$package/ci-prepare"
+    fi
+  done
+}
