@@ -24,11 +24,11 @@ class ServerProcess:
     """
 
     def __init__(self, args: Sequence[str], pass_fds: Sequence[int] = (), env: dict | None = None,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, python: str = sys.executable) -> None:
         self.args = list(args)
         full_env = dict(os.environ if env is None else env)
         full_env.setdefault("PYTHONUNBUFFERED", "1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "chaussette", *self.args],
+        self.proc = subprocess.Popen([python, "-m", "chaussette", *self.args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      pass_fds=tuple(pass_fds), env=full_env, cwd=cwd)
         self._lines: list[str] = []
