@@ -33,14 +33,20 @@ class Lifecycle:
         if self.stopping:
             self.log.warning("%s received again: exiting now", name)
             raise ForcedExit(1)
+        # Marked before logging: a second signal can run its handler inside this one (at
+        # any bytecode, e.g. in the log call) and must then count as the second.
+        self.stopping = True
         self.log.info("%s received: stopping, in-flight requests have %ss to finish",
                       name, _seconds(self.graceful_timeout))
-        self.stop()
+        self._begin_stop()
 
     def stop(self) -> None:
         if self.stopping:
             return
         self.stopping = True
+        self._begin_stop()
+
+    def _begin_stop(self) -> None:
         if self.graceful_timeout > 0:
             signal.signal(signal.SIGALRM, self._timed_out)
             signal.setitimer(signal.ITIMER_REAL, self.graceful_timeout)

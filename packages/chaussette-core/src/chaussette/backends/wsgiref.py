@@ -65,15 +65,19 @@ class ThreadedServer:
             selector.register(listener.sock, selectors.EVENT_READ, listener)
         selector.register(self._wake_r, selectors.EVENT_READ)
         try:
-            while not self.stopping:
-                for key, _ in selector.select():
-                    if key.data is not None:
-                        self._accept(key.data)
-        finally:
-            selector.close()
-            for listener in self.listeners:
-                listener.close()  # stop accepting now; pending connections are refused
+            try:
+                while not self.stopping:
+                    for key, _ in selector.select():
+                        if key.data is not None:
+                            self._accept(key.data)
+            finally:
+                selector.close()
+                for listener in self.listeners:
+                    listener.close()  # stop accepting now; pending connections are refused
+            # Not in the finally: a ForcedExit (second signal) leaving the loop must not
+            # then wait for the in-flight requests it is meant to abandon.
             self._drain()
+        finally:
             os.close(self._wake_r)
             os.close(self._wake_w)
 
