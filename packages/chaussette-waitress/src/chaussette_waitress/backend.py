@@ -1,0 +1,124 @@
+"""The ``waitress`` backend: waitress's HTTP engine on the sockets core opened.
+
+This module only declares the backend (its options, and how core's options map onto
+waitress's): importing it must stay cheap, so waitress itself is imported in ``check()``
+and ``serve()`` only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Callable, Sequence
+
+from chaussette.backends import Backend, Capabilities, require
+from chaussette.errors import BackendError
+from chaussette.lifecycle import Lifecycle
+from chaussette.settings import Setting, positive_int
+from chaussette.sockets import Listener
+
+INSTALL = "chaussette-waitress"
+#: 3.0.1 fixed CVE-2024-49768 (request smuggling with pipelining) and CVE-2024-49769
+#: (denial of service through closed connections); 3.0.2 is the first release after them.
+MINIMUM_WAITRESS = (3, 0, 2)
+#: waitress checks idle connections every ``cleanup_interval`` seconds (30 by default);
+#: a shorter channel timeout gets a matching interval so it is honoured within 2x.
+CLEANUP_INTERVAL = 30
+#: Core settings waitress has no equivalent for: refused when given, never ignored.
+UNSUPPORTED = {
+    "limit_request_line": "--waitress-max-request-header-size",
+    "limit_request_fields": "--waitress-max-request-header-size",
+    "limit_request_field_size": "--waitress-max-request-header-size",
+}
+
+
+class WaitressBackend(Backend):
+    name = "waitress"
+    summary = "waitress: pure-Python, multi-threaded, hardened HTTP/1.1 server"
+    capabilities = Capabilities(unix_sockets=True, spawn=True, graceful_stop=True)
+    settings = (
+        Setting("waitress_threads", "Worker threads running the application, i.e. requests served "
+                "at once (waitress's default: 4). --spawn N sets it too.",
+                default=4, convert=positive_int, flags=("--waitress-threads",), metavar="N"),
+        Setting("waitress_connection_limit", "Client connections held open at once, idle keep-alive "
+                "ones included; past it waitress stops accepting and new clients wait in the "
+                "listen queue (waitress's default: 100).",
+                default=100, convert=positive_int, flags=("--waitress-connection-limit",), metavar="N"),
+        Setting("waitress_channel_timeout", "Seconds a connection may stay without activity before "
+                "it is closed, idle keep-alive ones included (waitress's default: 120; "
+                "--keep-alive N sets it too).",
+                default=120, convert=positive_int, flags=("--waitress-channel-timeout",),
+                metavar="SECONDS"),
+        Setting("waitress_max_request_header_size", "Largest request line plus header section "
+                "accepted (larger: 431) (waitress's default: 262144).",
+                default=262144, convert=positive_int, flags=("--waitress-max-request-header-size",),
+                metavar="BYTES"),
+        Setting("waitress_max_request_body_size", "Largest request body accepted (larger: 413) "
+                "(waitress's default: 1073741824).",
+                default=1073741824, convert=positive_int, flags=("--waitress-max-request-body-size",),
+                metavar="BYTES"),
+    )
+
+    def check(self) -> None:
+        """Refuse a waitress with known vulnerabilities, and core options waitress cannot honour."""
+        require("waitress", INSTALL)
+        try:
+            found = version("waitress")
+        except PackageNotFoundError:  # imported from a source tree: trust it
+            found = None
+        if found is not None and _version_tuple(found) < MINIMUM_WAITRESS:
+            wanted = ".".join(map(str, MINIMUM_WAITRESS))
+            raise BackendError(f"waitress {found} is installed but the waitress backend needs "
+                               f">= {wanted} (CVE-2024-49768, CVE-2024-49769); upgrade it with: "
+                               f"pip install 'waitress>={wanted}'")
+        for name, instead in UNSUPPORTED.items():
+            if self.config.is_set(name):
+                raise BackendError(f"the waitress backend cannot limit --{name.replace('_', '-')}; "
+                                   f"waitress only limits the whole header section: use {instead}")
+        config = self.config
+        if (config.is_set("spawn") and config.is_set("waitress_threads")
+                and config.spawn != config.waitress_threads):
+            raise BackendError("--spawn and --waitress-threads both set how many requests waitress "
+                               "serves at once; give only one of them")
+
+    def adjustments(self) -> dict[str, Any]:
+        """waitress's ``Adjustments`` for this configuration.
+
+        Core's options map onto waitress's here: --spawn is --waitress-threads, an explicit
+        --keep-alive N is --waitress-channel-timeout N (waitress has no separate keep-alive
+        timeout). Proxy headers are passed to the application untouched, like every other
+        backend does, rather than dropped as waitress does by default.
+        """
+        config = self.config
+        threads = config.waitress_threads
+        if config.is_set("spawn") and not config.is_set("waitress_threads"):
+            threads = config.spawn
+        timeout = config.waitress_channel_timeout
+        if (config.is_set("keep_alive") and config.keep_alive > 0
+                and not config.is_set("waitress_channel_timeout")):
+            timeout = math.ceil(config.keep_alive)
+        return {
+            "threads": threads,
+            "connection_limit": config.waitress_connection_limit,
+            "channel_timeout": timeout,
+            "cleanup_interval": min(CLEANUP_INTERVAL, timeout),
+            "max_request_header_size": config.waitress_max_request_header_size,
+            "max_request_body_size": config.waitress_max_request_body_size,
+            "backlog": config.backlog,
+            "expose_tracebacks": False,
+            "clear_untrusted_proxy_headers": False,
+        }
+
+    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
+        from chaussette_waitress.server import WaitressServer, forward_logs
+
+        forward_logs(self.log)
+        server = WaitressServer(app, listeners, self.adjustments(),
+                                keep_alive=self.config.keep_alive > 0, log=self.log)
+        lifecycle.install(server.stop)
+        server.run()
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
