@@ -39,6 +39,7 @@ class FdAddress:
 
 
 Address = Union[TcpAddress, UnixAddress, FdAddress]
+MAX_FD = 2**31 - 1  # fds are C ints: a larger number would overflow, not fail cleanly
 
 
 def parse_fd(text: str) -> FdAddress:
@@ -46,8 +47,8 @@ def parse_fd(text: str) -> FdAddress:
         fd = int(text)
     except ValueError:
         raise SocketError(f"invalid file descriptor {text!r}: expected a number such as fd://3") from None
-    if fd < 0:
-        raise SocketError(f"invalid file descriptor {fd}: must be 0 or more")
+    if not 0 <= fd <= MAX_FD:
+        raise SocketError(f"invalid file descriptor {fd}: must be between 0 and {MAX_FD}")
     return FdAddress(fd)
 
 

@@ -17,6 +17,7 @@ _REQUEST_LINE = re.compile(rb"([" + _TCHAR + rb"]+) ([^\x00-\x20\x7f]+) HTTP/(\d
 _HEADER_LINE = re.compile(rb"([" + _TCHAR + rb"]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*\r\n")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(;[^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
+READ_SIZE = 1 << 16
 
 
 class HTTPError(Exception):
@@ -100,13 +101,14 @@ def body_framing(head: RequestHead) -> Framing:
             raise HTTPError(400, "both Transfer-Encoding and Content-Length")
         if head.version < (1, 1):
             raise HTTPError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        parts = [part.strip().lower() for value in codings for part in value.split(",")]
+        parts = [part.strip(" \t").lower() for value in codings for part in value.split(",")]
         if parts != ["chunked"]:
             raise HTTPError(400, "unsupported Transfer-Encoding")
         return Framing(chunked=True)
     if not lengths:
         return Framing()
-    values = {part.strip().encode("latin-1") for value in lengths for part in value.split(",")}
+    # Only OWS (space, tab) around list members: str.strip() would also eat NBSP and NEL.
+    values = {part.strip(" \t").encode("latin-1") for value in lengths for part in value.split(",")}
     if len(values) != 1:
         raise HTTPError(400, "conflicting Content-Length values")
     value = values.pop()
@@ -137,12 +139,15 @@ def dechunk(rfile: BinaryIO, sink: BinaryIO, limits: Limits = Limits()) -> int:
         size = int(match.group(1), 16)
         if size == 0:
             break
-        data = rfile.read(size)
-        if len(data) != size:
-            raise HTTPError(400, "truncated chunk")
+        remaining = size
+        while remaining:  # in pieces: a buffered read(size) would allocate size bytes at once
+            data = rfile.read(min(remaining, READ_SIZE))
+            if not data:
+                raise HTTPError(400, "truncated chunk")
+            sink.write(data)
+            remaining -= len(data)
         if rfile.read(2) != b"\r\n":
             raise HTTPError(400, "chunk data not followed by CRLF")
-        sink.write(data)
         size_total += size
     fields = 0
     while True:  # trailer section: validated, then dropped

@@ -31,8 +31,9 @@ def run_with_reloader(argv: list[str], config: Config, log: logging.Logger) -> i
     extend_python_path(config.python_path)
     listeners = open_listeners(config, log)
     child_argv = [arg for arg in argv if arg != "--use-reloader"]
-    for listener in listeners:
-        child_argv += ["--fd", str(listener.sock.fileno())]
+    if not config.fd:  # a given --fd is in argv already: naming it twice would listen twice
+        for listener in listeners:
+            child_argv += ["--fd", str(listener.sock.fileno())]
     fds = tuple(listener.sock.fileno() for listener in listeners)
     roots = [os.getcwd()] + [p for p in (config.python_path or "").split(os.pathsep) if p]
     stop = threading.Event()

@@ -76,9 +76,9 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
     check_options(backend_class, config)
     backend = backend_class(config, log)
     backend.check()
+    extend_python_path(config.python_path)  # first: hooks may live in the user's project too
     pre_hook = resolve_hook(config.pre_hook, "--pre-hook")
     post_hook = resolve_hook(config.post_hook, "--post-hook")
-    extend_python_path(config.python_path)
     if listeners is None:
         listeners = open_listeners(config, log)
     try:

@@ -31,17 +31,22 @@ def as_bool(value: Any) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+#: Upper bound of numeric settings: what listen(), setitimer(), socket timeouts and fds
+#: accept everywhere, so an absurd value is refused here instead of crashing later.
+MAX_INT = 2**31 - 1
+
+
 def positive_int(value: Any) -> int:
     number = int(value)
-    if number < 1:
-        raise ValueError(f"must be 1 or more, got {number}")
+    if not 1 <= number <= MAX_INT:
+        raise ValueError(f"must be between 1 and {MAX_INT}, got {number}")
     return number
 
 
 def non_negative_float(value: Any) -> float:
     number = float(value)
-    if number < 0:
-        raise ValueError(f"must be 0 or more, got {number}")
+    if not 0 <= number <= MAX_INT:  # also refuses nan and inf
+        raise ValueError(f"must be between 0 and {MAX_INT}, got {value}")
     return number
 
 
@@ -55,10 +60,15 @@ def log_level(value: Any) -> str:
 def fd_list(value: Any) -> list[int]:
     """Accept one fd, a list of fds, or a comma-separated string of them (ini files)."""
     if isinstance(value, int):
-        return [value]
-    if isinstance(value, str):
-        return [int(part) for part in value.split(",") if part.strip()]
-    return [int(part) for part in value]
+        fds = [value]
+    elif isinstance(value, str):
+        fds = [int(part) for part in value.split(",") if part.strip()]
+    else:
+        fds = [int(part) for part in value]
+    for fd in fds:
+        if not 0 <= fd <= MAX_INT:
+            raise ValueError(f"a file descriptor is between 0 and {MAX_INT}, got {fd}")
+    return fds
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,9 @@ class Setting:
         if self.flag:
             kwargs["action"] = "store_true"
         else:
-            kwargs["type"] = self.convert if not self.repeatable else int
+            # Repeatable and nargs="*" settings are converted as a whole list by build_config;
+            # argparse must hand over plain words, not convert each one (tuple("abc")...).
+            kwargs["type"] = int if self.repeatable else str if self.nargs == "*" else self.convert
             if self.repeatable:
                 kwargs["action"] = "append"
             if self.choices:
@@ -189,7 +201,7 @@ def build_config(given: Mapping[str, Any], settings: Iterable[Setting] = CORE_SE
         explicit.add(name)
         try:
             values[name] = setting.convert(raw)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
             raise ChaussetteError(f"invalid value {raw!r} for {name.replace('_', '-')}: {exc}") from None
         if setting.choices and values[name] not in setting.choices:
             raise ChaussetteError(f"invalid value {raw!r} for {name.replace('_', '-')}: "

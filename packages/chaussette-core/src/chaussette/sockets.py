@@ -60,6 +60,9 @@ def bind_tcp(address: TcpAddress, backlog: int) -> Listener:
     except socket.gaierror as exc:
         raise SocketError(f"cannot resolve host {address.host!r}: {exc.strerror}; "
                           "use an IP address such as 127.0.0.1 or ::1") from None
+    except UnicodeError:  # the IDNA codec refuses it (empty or over-long label) before any lookup
+        raise SocketError(f"invalid host {address.host!r}: not a valid host name; "
+                          "use an IP address such as 127.0.0.1 or ::1") from None
     af, kind, proto, _, sockaddr = infos[0]
     sock = socket.socket(af, kind, proto)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import socket
 import sys
 import tempfile
@@ -56,6 +57,7 @@ class ThreadedServer:
         self.lock = threading.Lock()
         self.connections: set[Connection] = set()
         self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
 
     def run(self) -> None:
@@ -64,11 +66,16 @@ class ThreadedServer:
             listener.sock.setblocking(False)
             selector.register(listener.sock, selectors.EVENT_READ, listener)
         selector.register(self._wake_r, selectors.EVENT_READ)
+        # The C-level signal handler writes to the pipe as well: a signal received by
+        # another thread then still wakes select() here, where Python runs its handler.
+        previous_wakeup_fd = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         try:
             try:
                 while not self.stopping:
                     for key, _ in selector.select():
-                        if key.data is not None:
+                        if key.data is None:
+                            self._clear_wakeups()
+                        else:
                             self._accept(key.data)
             finally:
                 selector.close()
@@ -78,8 +85,16 @@ class ThreadedServer:
             # then wait for the in-flight requests it is meant to abandon.
             self._drain()
         finally:
+            signal.set_wakeup_fd(previous_wakeup_fd)
             os.close(self._wake_r)
             os.close(self._wake_w)
+
+    def _clear_wakeups(self) -> None:
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
 
     def _accept(self, listener: Listener) -> None:
         try:
@@ -110,7 +125,10 @@ class ThreadedServer:
         for connection in connections:
             connection.close_if_idle()
         for connection in connections:
-            connection.finished.wait()  # interruptible: the lifecycle enforces the timeout
+            # Timed waits return to Python regularly, so the graceful-timeout alarm or a
+            # second signal runs its handler even when another thread received it.
+            while not connection.finished.wait(0.5):
+                pass
 
     def forget(self, connection: "Connection") -> None:
         with self.lock:

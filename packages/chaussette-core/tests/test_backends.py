@@ -1,0 +1,102 @@
+"""The backend registry and contract, exercised with fake backends installed as a real
+distribution: monkey-patching order, backend settings, --list-backends, --version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chaussette import __version__
+from chaussette.testing import request, start_server
+from conftest import env_with, run_chaussette, stop_cleanly, write_module
+
+LOCAL = ("--host", "127.0.0.1", "--port", "0")
+
+
+@pytest.fixture
+def recording_app(tmp_path: Path) -> Path:
+    write_module(tmp_path, "recorded_app", """
+        import chaussette_fakes
+        from chaussette.util import hello_app as app
+
+        chaussette_fakes.record(f"app imported: patched={chaussette_fakes.PATCHED}")
+    """)
+    return tmp_path
+
+
+def _serve_once(env: dict, app_dir: Path, *args: str) -> list[str]:
+    with start_server("--backend", "fake_patching", *LOCAL, "--python-path", str(app_dir), *args,
+                      "recorded_app.app", env=env) as server:
+        assert request(server.tcp_address)[2] == b"hello world"
+        stop_cleanly(server)
+    return (app_dir / "record.txt").read_text().splitlines()
+
+
+def test_patch_runs_before_the_app_is_imported(fake_env: dict, recording_app: Path) -> None:
+    env = dict(fake_env, FAKE_APP_MODULE="recorded_app")
+    assert _serve_once(env, recording_app) == ["patch: app imported=False", "app imported: patched=True"]
+
+
+def test_no_monkey_skips_the_patch(fake_env: dict, recording_app: Path) -> None:
+    env = dict(fake_env, FAKE_APP_MODULE="recorded_app")
+    assert _serve_once(env, recording_app, "--no-monkey") == ["app imported: patched=False"]
+
+
+def test_backend_setting_shows_in_help(fake_env: dict) -> None:
+    result = run_chaussette("--backend", "fake_settings", "--help", env=fake_env)
+    assert result.code == 0
+    group = result.stdout.split("fake_settings backend options:")[1]
+    assert "--fake-greeting" in group and "Word the fake backend logs" in group
+    # Other backends do not get the option.
+    assert "--fake-greeting" not in run_chaussette("--help", env=fake_env).stdout
+
+
+def test_backend_setting_reaches_the_backend(fake_env: dict) -> None:
+    with start_server("--backend", "fake_settings", *LOCAL, "--fake-greeting", "bonjour", env=fake_env) as server:
+        server.wait_for("fake_greeting=bonjour")
+        assert request(server.tcp_address)[0] == 200
+    with start_server("--backend=fake_settings", *LOCAL, env=fake_env) as server:
+        server.wait_for("fake_greeting=hi")  # the declared default
+
+
+def test_backend_setting_is_unknown_to_other_backends(fake_env: dict) -> None:
+    result = run_chaussette(*LOCAL, "--fake-greeting", "x", env=fake_env)
+    assert result.code != 0
+    assert "unrecognized arguments: --fake-greeting" in result.stderr
+
+
+def test_list_backends(fake_env: dict) -> None:
+    result = run_chaussette("--list-backends", env=fake_env)
+    assert result.code == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert rows["wsgiref"] == ["chaussette-core", __version__]
+    assert rows["fake_settings"] == ["chaussette-fakes", "0"]
+    # Listed from metadata alone: the fake whose module cannot be imported is still there.
+    assert rows["fake_broken"] == ["chaussette-fakes", "0"]
+    assert rows["meinheld"] == ["not", "installed", "pip", "install", "chaussette-meinheld"]
+    assert "Traceback" not in result.stderr
+
+
+def test_list_backends_does_not_import_them(tmp_path: Path) -> None:
+    """A backend module that announces its import proves listing reads metadata only."""
+    write_module(tmp_path, "noisy_backend", """
+        import os
+        open(os.environ["NOISY_MARK"], "w").close()
+        from chaussette.backends.wsgiref import WsgirefBackend as NoisyBackend
+    """)
+    info = tmp_path / "noisy-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: noisy\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("[chaussette.backends]\nnoisy = noisy_backend:NoisyBackend\n")
+    mark = tmp_path / "imported"
+    env = env_with(tmp_path, NOISY_MARK=str(mark))
+    result = run_chaussette("--list-backends", env=env)
+    assert "noisy            noisy 0" in result.stdout
+    assert not mark.exists(), "--list-backends imported a backend module"
+
+
+def test_version() -> None:
+    result = run_chaussette("--version")
+    assert result.code == 0
+    assert result.stdout.strip() == f"chaussette-core {__version__}"

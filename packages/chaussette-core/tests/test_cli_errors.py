@@ -1,0 +1,229 @@
+"""Bad input ends with one readable ``chaussette: error:`` line, a non-zero exit, no
+traceback (unless --log-level debug) and nothing left half-started."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from chaussette.testing import request, start_server
+from conftest import assert_clean_error, run_chaussette, stop_cleanly, write_module
+
+LOCAL = ("--host", "127.0.0.1", "--port", "0")
+
+
+@pytest.fixture
+def bad_apps(tmp_path: Path) -> Path:
+    write_module(tmp_path, "boom_at_import", """
+        raise RuntimeError("boom at import time")
+    """)
+    write_module(tmp_path, "not_an_app", """
+        app = 42
+
+        def factory():
+            return "not callable either"
+
+        def failing_factory():
+            raise ValueError("factory refused")
+    """)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("app", "fragments"), [
+    ("no_such_module.app", ("module 'no_such_module' not found", "--python-path")),
+    ("no_such_module:app", ("module 'no_such_module' not found",)),
+    ("chaussette.util.no_such_app", ("'chaussette.util' has no attribute 'no_such_app'",)),
+    ("chaussette.util:no_such_app", ("'chaussette.util' has no attribute 'no_such_app'",)),
+    ("not_an_app.app", ("'not_an_app.app' is a int, not a WSGI application",)),
+    ("not_an_app:factory()", ("is a str, not a WSGI application",)),
+    ("not_an_app:failing_factory()", ("calling the factory", "ValueError: factory refused")),
+    ("not_an_app:app()", ("is not callable, so it cannot be used as a factory",)),
+    ("boom_at_import.app", ("importing 'boom_at_import", "RuntimeError: boom at import time")),
+    ("boom_at_import:app", ("importing 'boom_at_import' failed: RuntimeError: boom at import time",)),
+    ("not a:valid string", ("invalid import string",)),
+])
+def test_bad_application(bad_apps: Path, app: str, fragments: tuple[str, ...]) -> None:
+    result = run_chaussette(*LOCAL, "--python-path", str(bad_apps), app)
+    assert_clean_error(result, *fragments)
+    assert "Serving on" not in result.stderr
+
+
+def test_debug_level_shows_the_traceback(bad_apps: Path) -> None:
+    result = run_chaussette(*LOCAL, "--python-path", str(bad_apps), "--log-level", "debug",
+                            "boom_at_import.app")
+    assert result.code == 1
+    assert "Traceback" in result.stderr and "boom at import time" in result.stderr
+    assert "RuntimeError: boom at import time" in result.error
+
+
+def test_unknown_backend_lists_installed_ones() -> None:
+    message = assert_clean_error(run_chaussette("--backend", "nosuchbackend", *LOCAL),
+                                 "unknown backend 'nosuchbackend'", "--list-backends")
+    assert "wsgiref" in message.split("installed backends:")[1]
+
+
+def test_known_backend_not_installed_says_what_to_install() -> None:
+    result = run_chaussette("--backend", "meinheld", *LOCAL)
+    assert_clean_error(result, "backend 'meinheld' is not installed", "pip install chaussette-meinheld")
+
+
+def test_backend_for_another_api_version_is_refused(fake_env: dict) -> None:
+    result = run_chaussette("--backend", "fake_future", *LOCAL, env=fake_env)
+    assert_clean_error(result, "fake_future", "backend API v99", "speaks v1", "chaussette-fakes")
+
+
+def test_backend_failing_to_import_is_reported(fake_env: dict) -> None:
+    result = run_chaussette("--backend", "fake_broken", *LOCAL, env=fake_env)
+    assert_clean_error(result, "backend 'fake_broken' failed to load", "fakeserverlib",
+                       "pip install --force-reinstall chaussette-fakes")
+
+
+def test_backend_check_names_the_missing_library(fake_env: dict) -> None:
+    result = run_chaussette("--backend", "fake_needs_lib", *LOCAL, env=fake_env)
+    assert_clean_error(result, "cannot import 'fakeserverlib'", "pip install chaussette-fakes[lib]")
+
+
+def test_graceful_timeout_refused_by_a_backend_that_cannot_drain(fake_env: dict) -> None:
+    result = run_chaussette("--backend", "fake_abrupt", *LOCAL, "--graceful-timeout", "5", env=fake_env)
+    assert_clean_error(result, "'fake_abrupt' cannot stop gracefully", "--graceful-timeout")
+    # Without the option the same backend starts: only an explicit request is refused.
+    with start_server("--backend", "fake_abrupt", *LOCAL, env=fake_env) as server:
+        assert request(server.tcp_address)[0] == 200
+
+
+def test_unix_socket_refused_by_a_tcp_only_backend(fake_env: dict, tmp_path: Path) -> None:
+    path = tmp_path / "web.sock"
+    result = run_chaussette("--backend", "fake_tcponly", "--host", f"unix:{path}", env=fake_env)
+    assert_clean_error(result, "'fake_tcponly' cannot serve on unix sockets")
+    assert not path.exists(), "the refused socket file must not be left behind"
+
+
+def test_spawn_refused_on_wsgiref() -> None:
+    assert_clean_error(run_chaussette(*LOCAL, "--spawn", "10"), "'wsgiref' cannot bound concurrency",
+                       "--spawn")
+
+
+def test_closed_fd() -> None:
+    assert_clean_error(run_chaussette("--fd", "99"), "--fd 99 is not an open file descriptor")
+
+
+def test_fd_that_is_not_a_socket(tmp_path: Path) -> None:
+    data = tmp_path / "data.txt"
+    data.write_text("precious")
+    with open(data) as handle:
+        fd = handle.fileno()
+        result = run_chaussette("--fd", str(fd), pass_fds=[fd])
+    assert_clean_error(result, f"--fd {fd} is not a socket")
+    assert data.read_text() == "precious"
+
+
+def test_datagram_fd_is_refused() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        result = run_chaussette("--fd", str(sock.fileno()), pass_fds=[sock.fileno()])
+    assert_clean_error(result, "not a stream socket")
+
+
+def test_port_in_use() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        result = run_chaussette("--host", "127.0.0.1", "--port", str(port))
+    assert_clean_error(result, f"127.0.0.1:{port} is already in use")
+
+
+def test_regular_file_at_the_unix_socket_path_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "web.sock"
+    path.write_text("not a socket")
+    result = run_chaussette("--host", f"unix:{path}")
+    assert_clean_error(result, "exists and is not a socket")
+    assert path.read_text() == "not a socket"
+
+
+def test_live_unix_socket_is_not_stolen(tmp_path: Path) -> None:
+    path = tmp_path / "web.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        sock.listen(1)
+        result = run_chaussette("--host", f"unix:{path}")
+        assert_clean_error(result, "already in use by a running server")
+        assert path.exists()
+
+
+def test_stale_unix_socket_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "web.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()  # the file stays, nobody listens: what a crashed server leaves
+    assert path.is_socket()
+    with start_server("--host", f"unix:{path}") as server:
+        assert request(str(path))[2] == b"hello world"
+        stop_cleanly(server)
+    assert not path.exists()
+
+
+def test_failed_app_import_removes_the_bound_unix_socket(tmp_path: Path) -> None:
+    path = tmp_path / "web.sock"
+    result = run_chaussette("--host", f"unix:{path}", "no_such_module.app")
+    assert_clean_error(result, "module 'no_such_module' not found")
+    assert not path.exists(), "a socket file bound before the app failed must be removed"
+
+
+def test_paste_ini_missing(tmp_path: Path) -> None:
+    assert_clean_error(run_chaussette(*LOCAL, f"paste:{tmp_path / 'missing.ini'}"), "paste ini file",
+                       "not found")
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    ("this is not an ini file\n", "MissingSectionHeaderError"),
+    ("[app:other]\nuse = call:chaussette.testing.apps:create_app\n", "LookupError"),
+    ("[app:main]\nuse = call:no_such_module:factory\n", "no_such_module"),
+])
+def test_paste_ini_invalid(tmp_path: Path, content: str, fragment: str) -> None:
+    ini = tmp_path / "app.ini"
+    ini.write_text(content)
+    assert_clean_error(run_chaussette(*LOCAL, f"paste:{ini}"), f"cannot load {ini}", fragment)
+
+
+def test_unwritable_log_output(tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "chaussette.log"
+    assert_clean_error(run_chaussette(*LOCAL, "--log-output", str(target)), "cannot write --log-output",
+                       str(target))
+
+
+def test_unwritable_access_log(tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "access.log"
+    assert_clean_error(run_chaussette(*LOCAL, "--access-log", str(target)), "cannot write --access-log")
+
+
+def test_missing_hook(tmp_path: Path) -> None:
+    assert_clean_error(run_chaussette(*LOCAL, "--pre-hook", "no_such_module.hook"), "--pre-hook",
+                       "no_such_module")
+    assert_clean_error(run_chaussette(*LOCAL, "--post-hook", "chaussette.__version__"), "--post-hook",
+                       "is not callable")
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("--fd", "-1"), "for fd: a file descriptor is between 0 and"),
+    (("--fd", "99999999999999999999"), "invalid value"),
+    (("--backlog", "4294967296"), "--backlog"),
+    (("--graceful-timeout", "inf"), "--graceful-timeout"),
+    (("--graceful-timeout", "1e300"), "--graceful-timeout"),
+    (("--keep-alive", "nan"), "--keep-alive"),
+    (("--limit-request-line", "99999999999999999999999"), "--limit-request-line"),
+    (("--host", "fd://x"), "invalid file descriptor"),
+    (("--host", "[::1"), "invalid IPv6 host"),
+    (("--host", "no/slash"), "invalid host"),
+    (("--host", "a..b"), "invalid host 'a..b'"),
+    (("--host", "x" * 64 + ".example"), "not a valid host name"),
+    (("--host", "fd://99999999999999999999"), "invalid file descriptor"),
+    (("--host", "unix:"), "invalid unix socket path"),
+    (("--port", "70000"), "between 0 and 65535"),
+    (("--socket-type", "SOCK_DGRAM"), "cannot carry HTTP"),
+])
+def test_out_of_range_values(args: tuple[str, ...], fragment: str) -> None:
+    defaults = LOCAL if "--host" not in args and "--fd" not in args else ()
+    assert_clean_error(run_chaussette(*defaults, *args), fragment)

@@ -1,0 +1,138 @@
+"""Stop signals delivered at awkward moments (in a subprocess: it owns its signal handlers)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from chaussette.testing import request, start_server
+from conftest import stop_cleanly, write_module
+
+SECOND_SIGNAL_WHILE_LOGGING = """
+import logging
+import os
+import signal
+import sys
+
+from chaussette.lifecycle import ForcedExit, Lifecycle
+
+
+class SecondSignalDuringTheFirstLog(logging.Handler):
+    sent = False
+
+    def emit(self, record):
+        if not self.sent:  # the first handler is logging "stopping": a second Ctrl-C lands now
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the pending handler runs at one of these bytecodes
+                pass
+
+
+log = logging.getLogger("lifecycle-test")
+log.addHandler(SecondSignalDuringTheFirstLog())
+log.setLevel(logging.INFO)
+lifecycle = Lifecycle(60, log)
+lifecycle.install(lambda: None)
+try:
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):
+        pass
+except ForcedExit as exc:
+    print(f"forced exit {exc.code}")
+    sys.exit(0)
+print("the second signal was taken for a first one")
+sys.exit(3)
+"""
+
+
+def test_second_signal_during_the_first_handler_forces_the_exit(tmp_path: Path) -> None:
+    """Python may run a handler inside another one: the second signal must still count
+    as the second, or Ctrl-C twice would wait for the whole graceful timeout."""
+    script = write_module(tmp_path, "second_signal", SECOND_SIGNAL_WHILE_LOGGING)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "forced exit 1"), proc.stderr
+
+
+SECOND_SIGNAL_HOOK = """
+import logging
+import os
+import signal
+
+
+class SecondSignalDuringTheFirstLog(logging.Handler):
+    def emit(self, record):
+        if "received: stopping" in record.getMessage():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+
+
+def install(config):
+    logging.getLogger("chaussette").addHandler(SecondSignalDuringTheFirstLog())
+"""
+
+
+def test_forced_exit_from_the_first_handler_does_not_wait_for_requests(tmp_path: Path) -> None:
+    """The same race on a real server with a request in flight: the forced exit must not
+    turn into a drain of that request (no graceful timer is armed yet to bound it)."""
+    write_module(tmp_path, "second_signal_hook", SECOND_SIGNAL_HOOK)
+    with start_server("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "120",
+                      "--python-path", str(tmp_path), "--pre-hook", "second_signal_hook.install",
+                      "chaussette.testing.apps.app") as server:
+        thread = threading.Thread(target=_ignore_errors, args=(server.tcp_address,), daemon=True)
+        thread.start()
+        server.wait_for("slow request started", timeout=15)
+        server.signal(signal.SIGTERM)
+        assert server.wait(20) == 1, server.output
+        thread.join(15)
+    assert "SIGINT received again: exiting now" in server.output
+
+
+def _ignore_errors(address: tuple[str, int]) -> None:
+    try:
+        request(address, path="/slow?seconds=60", timeout=30)
+    except OSError:  # the forced exit drops the connection: expected
+        pass
+
+
+SIGNAL_TO_ANOTHER_THREAD_HOOK = """
+import signal
+import threading
+
+
+def install(config):
+    # The kernel may hand a process-directed signal to any thread that does not block it.
+    # Make that deterministic: a bystander thread (created first, so it inherits the
+    # unblocked mask) is the only one that can receive the stop signals and the alarm.
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGALRM})
+"""
+
+
+def test_sigterm_received_by_another_thread_still_stops_the_server(tmp_path: Path) -> None:
+    """The main thread sleeps in select(); a signal taken by another thread must wake it,
+    or the stop waits for the next connection (forever, under a process manager)."""
+    write_module(tmp_path, "bystander_hook", SIGNAL_TO_ANOTHER_THREAD_HOOK)
+    with start_server("--host", "127.0.0.1", "--port", "0", "--python-path", str(tmp_path),
+                      "--pre-hook", "bystander_hook.install") as server:
+        assert request(server.tcp_address)[0] == 200
+        stop_cleanly(server, timeout=20)
+    assert "SIGTERM received: stopping" in server.output
+
+
+def test_graceful_timeout_alarm_received_by_another_thread_still_fires(tmp_path: Path) -> None:
+    """The same with a request in flight: the SIGALRM of --graceful-timeout, taken by
+    another thread, must end the drain instead of waiting for the request."""
+    write_module(tmp_path, "bystander_hook", SIGNAL_TO_ANOTHER_THREAD_HOOK)
+    with start_server("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "1",
+                      "--python-path", str(tmp_path), "--pre-hook", "bystander_hook.install",
+                      "chaussette.testing.apps.app") as server:
+        thread = threading.Thread(target=_ignore_errors, args=(server.tcp_address,), daemon=True)
+        thread.start()
+        server.wait_for("slow request started", timeout=15)
+        stop_cleanly(server, timeout=20)
+        thread.join(15)
+    assert "graceful timeout of 1s reached" in server.output

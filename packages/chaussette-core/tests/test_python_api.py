@@ -1,0 +1,163 @@
+"""The 1.3 Python API (make_server, chaussette.util) and the PasteDeploy server runner."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from chaussette.errors import AppImportError, ChaussetteError
+from chaussette.testing import UnixHTTPConnection, request
+from chaussette.util import create_socket, hello_app, import_string
+from conftest import CommandProcess, stop_cleanly, write_module
+
+MAKE_SERVER = """
+import sys
+
+from chaussette.server import make_server
+from chaussette.util import hello_app
+
+server = make_server(hello_app, host="127.0.0.1", port=0, backend=sys.argv[1], **dict(
+    arg.split("=", 1) for arg in sys.argv[2:]))
+print("address", server.server_address[0], server.server_address[1], flush=True)
+sys.exit(server.serve_forever())
+"""
+
+
+def _run_script(tmp_path: Path, source: str, *args: str, env: dict | None = None) -> CommandProcess:
+    script = write_module(tmp_path, "script", source)
+    process = CommandProcess([sys.executable, str(script), *args], env=env, cwd=str(tmp_path))
+    process.wait_serving()
+    return process
+
+
+def test_make_server_serve_forever(tmp_path: Path) -> None:
+    with _run_script(tmp_path, MAKE_SERVER, "wsgiref") as server:
+        status, headers, body = request(server.tcp_address)
+        assert (status, body) == (200, b"hello world")
+        assert server.stdout == f"address 127.0.0.1 {server.tcp_address[1]}"
+        stop_cleanly(server)
+    assert "Stopped" in server.output
+
+
+def test_make_server_takes_backend_settings(tmp_path: Path, fake_env: dict) -> None:
+    with _run_script(tmp_path, MAKE_SERVER, "fake_settings", "fake_greeting=salut", env=fake_env) as server:
+        server.wait_for("fake_greeting=salut")
+        assert request(server.tcp_address)[0] == 200
+        stop_cleanly(server)
+
+
+def test_make_server_rejects_unknown_settings() -> None:
+    from chaussette.server import make_server
+
+    with pytest.raises(ChaussetteError, match="unknown setting.*no_such_option"):
+        make_server(hello_app, host="127.0.0.1", port=0, no_such_option=1)
+
+
+def test_hello_app() -> None:
+    seen = []
+    body = hello_app({}, lambda status, headers: seen.append((status, headers)))
+    assert b"".join(body) == b"hello world"
+    assert seen == [("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")])]
+
+
+def test_import_string() -> None:
+    assert import_string("chaussette.util.hello_app") is hello_app
+    assert import_string("chaussette.util:hello_app") is hello_app
+    assert import_string("chaussette.errors:AppImportError.exit_code") == 1
+    with pytest.raises(AppImportError, match="has no attribute 'nope'"):
+        import_string("chaussette.util.nope")
+    with pytest.raises(AppImportError, match="module 'no_such_module_x' not found"):
+        import_string("no_such_module_x:app")
+    with pytest.raises(AppImportError, match="only one ':'"):
+        import_string("a:b:c")
+
+
+def _round_trip(listening: socket.socket, address: object) -> None:
+    family = socket.AF_UNIX if isinstance(address, str) else listening.family
+    with socket.socket(family) as client:
+        client.settimeout(10)
+        client.connect(address)
+        peer, _ = listening.accept()
+        with peer:
+            client.sendall(b"ping")
+            assert peer.recv(4) == b"ping"
+
+
+def test_create_socket_tcp() -> None:
+    with create_socket("127.0.0.1", 0) as sock:
+        assert sock.family == socket.AF_INET and sock.getblocking()
+        _round_trip(sock, sock.getsockname())
+    with create_socket("127.0.0.1", 0, blocking=False) as sock:
+        assert not sock.getblocking()
+
+
+def test_create_socket_ipv6() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("this machine has no IPv6 loopback")
+    with create_socket("::1", 0) as sock:
+        assert sock.family == socket.AF_INET6
+        _round_trip(sock, sock.getsockname()[:2])
+
+
+def test_create_socket_unix(tmp_path: Path) -> None:
+    for host, family in ((f"unix:{tmp_path}/a.sock", socket.AF_INET), (f"{tmp_path}/b.sock", socket.AF_UNIX)):
+        path = host.removeprefix("unix:")
+        with create_socket(host, family=family) as sock:
+            assert sock.family == socket.AF_UNIX
+            _round_trip(sock, path)
+        Path(path).unlink()  # the caller owns the file, as in 1.3
+
+
+def test_create_socket_refuses_datagrams() -> None:
+    with pytest.raises(ValueError, match="SOCK_STREAM"):
+        create_socket("127.0.0.1", 0, type=socket.SOCK_DGRAM)
+
+
+PASTE_SERVER_INI = """\
+[app:main]
+use = call:paste_factory:make_app
+greeting = served by paste
+
+[server:main]
+use = egg:chaussette-core
+host = {host}
+port = 0
+backend = wsgiref
+log_level = info
+"""
+
+LOAD_SERVER = """
+import sys
+
+from paste.deploy import loadapp, loadserver
+
+uri = "config:" + sys.argv[1]
+sys.exit(loadserver(uri)(loadapp(uri)))
+"""
+
+
+@pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix"])
+def test_paste_server_runner(tmp_path: Path, unix: bool) -> None:
+    write_module(tmp_path, "paste_factory", """
+        from chaussette.testing.apps import create_app
+
+        def make_app(global_conf, greeting):
+            return create_app(greeting)
+    """)
+    path = tmp_path / "paste.sock"
+    ini = tmp_path / "server.ini"
+    ini.write_text(PASTE_SERVER_INI.format(host=f"unix:{path}" if unix else "127.0.0.1"))
+    with _run_script(tmp_path, LOAD_SERVER, str(ini)) as server:
+        if unix:
+            conn = UnixHTTPConnection(str(path))
+            conn.request("GET", "/")
+            assert conn.getresponse().read() == b"served by paste"
+            conn.close()
+        else:
+            assert request(server.tcp_address)[2] == b"served by paste"
+        assert "Using 'wsgiref' as a backend" in server.output
+        stop_cleanly(server)
+    assert not path.exists()
