@@ -91,9 +91,10 @@ def test_list_backends_does_not_import_them(tmp_path: Path) -> None:
     (info / "entry_points.txt").write_text("[chaussette.backends]\nnoisy = noisy_backend:NoisyBackend\n")
     mark = tmp_path / "imported"
     env = env_with(tmp_path, NOISY_MARK=str(mark))
-    result = run_chaussette("--list-backends", env=env)
-    assert "noisy            noisy 0" in result.stdout
-    assert not mark.exists(), "--list-backends imported a backend module"
+    for args in (("--list-backends",), ("--backend", "noisy", "--list-backends")):
+        result = run_chaussette(*args, env=env)
+        assert "noisy            noisy 0" in result.stdout
+        assert not mark.exists(), f"chaussette {' '.join(args)} imported a backend module"
 
 
 def test_version() -> None:

@@ -114,7 +114,9 @@ def test_log_level_filters(tmp_path: Path) -> None:
 def test_access_log(tmp_path: Path) -> None:
     access = tmp_path / "access.log"
     with start_server("--host", "127.0.0.1", "--port", "0", "--access-log", str(access), APP) as server:
-        assert request(server.tcp_address, path="/?greet=1")[0] == 200
+        status, headers, _ = request(server.tcp_address, path="/?greet=1")
+        assert status == 200
+        assert headers.get("content-length") == "11", "logging must not change the response framing"
         assert request(server.tcp_address, "POST", "/echo", body=b"12345")[0] == 200
         assert request(server.tcp_address, path="/missing")[0] == 404
         lines = wait_until(lambda: len(read_text(access).splitlines()) >= 3 and read_text(access).splitlines(),

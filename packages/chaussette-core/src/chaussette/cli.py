@@ -63,10 +63,11 @@ def run_cli(argv: list[str]) -> int:
     backend_name = _requested_backend(argv)
     backend_class = None
     backend_error: ChaussetteError | None = None
-    try:
-        backend_class = registry.load(backend_name)
-    except ChaussetteError as exc:
-        backend_error = exc
+    if "--list-backends" not in argv:  # listing must not import any backend
+        try:
+            backend_class = registry.load(backend_name)
+        except ChaussetteError as exc:
+            backend_error = exc
     extra = backend_class.settings if backend_class else ()
     parser = build_parser(extra, backend_name)
     namespace = parser.parse_args(argv)

@@ -63,6 +63,11 @@ class AccessLog:
             return start_response(status, headers, exc_info)
 
         result = self.app(environ, recording_start_response)
+        if isinstance(result, (list, tuple)):
+            # Logged at once and returned as is: servers keep their single-chunk
+            # Content-Length and no generator is added to the response path.
+            self.log.info(_common_log_line(environ, state["status"], sum(map(len, result))))
+            return result
         return self._body(environ, result, state)
 
     def _body(self, environ: dict, result: Iterable[bytes], state: dict) -> Iterable[bytes]:

@@ -57,6 +57,11 @@ def log_level(value: Any) -> str:
     return level
 
 
+def words(value: Any) -> tuple[str, ...]:
+    """A list from argv, or one whitespace-separated string from an ini file."""
+    return tuple(value.split()) if isinstance(value, str) else tuple(str(word) for word in value)
+
+
 def fd_list(value: Any) -> list[int]:
     """Accept one fd, a list of fds, or a comma-separated string of them (ini files)."""
     if isinstance(value, int):
@@ -115,7 +120,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "paste:path/app.ini[#name], or a Django mysite.wsgi.application.",
             default="chaussette.util.hello_app", nargs="?"),
     Setting("arguments", "Arguments passed to the application when it is a factory.",
-            default=(), nargs="*", convert=tuple),
+            default=(), nargs="*", convert=words),
     Setting("host", "Host to bind: localhost, 0.0.0.0, ::1, [::], unix:/path, unix:///path or fd://N.",
             default="localhost", flags=("--host",)),
     Setting("port", "Port to bind (0 picks a free one).", default=8080, convert=int, flags=("--port",)),
