@@ -1,0 +1,7 @@
+"""Circus, Supervisor and systemd socket activation running the examples on gevent."""
+
+from chaussette.testing.managers import ProcessManagerSuite
+
+
+class TestGevent(ProcessManagerSuite):
+    backend = "gevent"
