@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import time
 from typing import Any, Callable, Sequence
 from wsgiref.util import FileWrapper
 
@@ -34,6 +35,9 @@ from chaussette.sockets import Listener
 #: Poll timeout while draining: a worker that finishes a request for a client that is
 #: already gone wakes nobody, so the loop looks again this often.
 DRAIN_POLL = 0.1
+#: How long a stop waits for the first request of a connection accepted before it: under a
+#: process manager no other worker can answer that client.
+FRESH_CONNECTION_WAIT = 5.0
 
 
 class ConnectionPolicy:
@@ -80,16 +84,23 @@ class Task(WSGITask):
     def write(self, data: bytes) -> None:
         super().write(b"" if self.is_head else data)
 
+    def finish(self) -> None:
+        super().finish()
+        self.channel.served = True
+
 
 class Channel(HTTPChannel):
     task_class = Task
+    served = False
 
     @property
     def busy(self) -> bool:
         """True while a request is being received (its head is complete), queued, run,
-        or its response is still being sent: what a graceful stop waits for."""
+        or its response is still being sent, and for a connection accepted but not yet
+        served (for a while): what a graceful stop waits for."""
         receiving = self.request is not None and self.request.headers_finished
-        return bool(self.requests or self.total_outbufs_len or receiving)
+        fresh = not self.served and time.time() - self.creation_time < FRESH_CONNECTION_WAIT
+        return bool(self.requests or self.total_outbufs_len or receiving or fresh)
 
 
 class ListenerServer(BaseWSGIServer):

@@ -140,7 +140,11 @@ class Connection:
         self.server = server
         self.sock = sock
         self.listener = listener
-        self.idle = True
+        # A new connection is not idle: its client sent (or is sending) a request that we
+        # accepted, so a graceful stop still answers it. Only the wait for a *further*
+        # keep-alive request is idle, and may be cut short by a stop.
+        self.fresh = True
+        self.idle = False
         self.finished = threading.Event()
         if listener.is_unix or not isinstance(address, tuple):
             self.remote = (UNIX_REMOTE_ADDR, "")
@@ -175,9 +179,9 @@ class Connection:
         """Serve one request; True to keep the connection for another."""
         server = self.server
         with server.lock:
-            if server.stopping:
+            if server.stopping and not self.fresh:
                 return False
-            self.idle = True
+            self.idle = not self.fresh
         self.sock.settimeout(server.keep_alive or IO_TIMEOUT)
         try:
             head = read_head(self.rfile.readline, server.limits)
@@ -187,7 +191,7 @@ class Connection:
         except OSError:  # idle timeout, reset, or shut down by a graceful stop
             return False
         with server.lock:
-            self.idle = False
+            self.idle = self.fresh = False
         if head is None:
             return False
         self.sock.settimeout(IO_TIMEOUT)
@@ -464,6 +468,8 @@ class Exchange:
                 self.keep_alive = False
         if not has_date:
             lines.append(f"Date: {http_date()}")
+        if self.connection.server.stopping:
+            self.keep_alive = False  # tell keep-alive clients not to send another request here
         if not self.keep_alive:
             lines.append("Connection: close")
         elif self.head.version < (1, 1):

@@ -196,6 +196,22 @@ class ConformanceSuite:
             with pytest.raises(OSError):
                 connect(address, timeout=2).close()
 
+    def test_stop_answers_a_connection_accepted_before_it(self) -> None:
+        """Under a process manager no other worker can take a connection this one accepted."""
+        with self.start("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "20") as server:
+            with connect(server.tcp_address) as sock:
+                assert request(server.tcp_address)[0] == 200  # accepted in order: sock was first
+                server.signal(signal.SIGTERM)
+                server.wait_for("stopping", timeout=10)
+                sock.settimeout(1)
+                with pytest.raises(socket.timeout):
+                    sock.recv(1)  # still open, waiting for its request
+                sock.settimeout(10)
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = sock.recv(65536)
+            assert data.startswith(b"HTTP/1.1 200") and b"Connection: close" in data
+            assert server.wait(30) == 0
+
     def test_graceful_timeout_bounds_the_stop(self) -> None:
         with self.start("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "1") as server:
             thread, result = self._in_flight(server, 60)
