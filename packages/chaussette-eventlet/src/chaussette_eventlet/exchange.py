@@ -1,0 +1,131 @@
+"""Each request as eventlet.wsgi handles it, with what it gets wrong fixed on the way."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any, Callable, Iterable, Iterator
+
+import eventlet
+from eventlet import wsgi
+
+#: Status codes whose responses never have a body (with 1xx, and any answer to HEAD).
+BODYLESS_STATUSES = ("204", "304")
+#: What core's wsgiref backend reports as the server address of a unix socket: PEP 3333
+#: forbids the empty SERVER_PORT eventlet.wsgi sets there.
+UNIX_SERVER = ("localhost", "0")
+#: What eventlet.wsgi itself catches from an application.
+APP_ERRORS = (Exception, eventlet.Timeout)
+
+
+class Protocol(wsgi.HttpProtocol):
+    """eventlet.wsgi's handler of one connection, made to stop gracefully and to give the
+    environ PEP 3333 asks for.
+
+    - Once the server is stopping every response says ``Connection: close`` and ends its
+      connection, so keep-alive clients send their next request elsewhere.
+    - SERVER_PROTOCOL is the version the client sent (eventlet.wsgi always says HTTP/1.0);
+      on unix sockets SERVER_NAME and SERVER_PORT are what core's wsgiref backend sets
+      (eventlet.wsgi sets an empty port).
+
+    eventlet calls ``protocol(conn_state, server)``: ``stopping`` is bound beforehand.
+    """
+
+    def __init__(self, conn_state: list[Any], server: wsgi.Server, stopping: Callable[[], bool]) -> None:
+        self.stopping = stopping
+        self._close_connection = True
+        super().__init__(conn_state, server)
+
+    @property  # type: ignore[override]
+    def close_connection(self) -> bool:
+        """Read by eventlet.wsgi when it writes the response head and after the response."""
+        return self._close_connection or self.stopping()
+
+    @close_connection.setter
+    def close_connection(self, value: bool) -> None:
+        self._close_connection = bool(value)
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ["SERVER_PROTOCOL"] = self.request_version
+        if self.request.family == socket.AF_UNIX:
+            environ["SERVER_NAME"], environ["SERVER_PORT"] = UNIX_SERVER
+        return environ
+
+
+class Guard:
+    """The application as eventlet.wsgi calls it: one ``Exchange`` per request."""
+
+    def __init__(self, app: Callable[..., Any], log: logging.Logger) -> None:
+        self.app = app
+        self.log = log
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return Exchange(self.app, self.log, environ, start_response).respond()
+
+
+class Exchange:
+    """One request, with what eventlet.wsgi gets wrong fixed on the way.
+
+    - Application errors are logged with core's logger: eventlet.wsgi logs them only
+      through its own logger, which is off because it also writes a line per request.
+      They are re-raised, and eventlet answers an empty 500 (``debug=False``: no
+      traceback) or cuts a response already started.
+    - No body where HTTP forbids one (HEAD, 1xx, 204, 304): eventlet.wsgi leaves out the
+      framing headers there but still writes what the application yields, and the client
+      then reads those bytes as the start of the next response.
+    """
+
+    def __init__(self, app: Callable[..., Any], log: logging.Logger, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> None:
+        self.app = app
+        self.log = log
+        self.environ = environ
+        self._start_response = start_response
+        self._write: Callable[[bytes], Any] | None = None
+        self.head = environ.get("REQUEST_METHOD") == "HEAD"
+        self.bodyless = self.head
+        self.result: Any = None
+
+    def respond(self) -> Iterable[bytes]:
+        try:
+            self.result = self.app(self.environ, self.start_response)
+        except APP_ERRORS:
+            self.log_error()
+            raise
+        if isinstance(self.result, (list, tuple)) and not self.bodyless:
+            return self.result  # as is: eventlet gives a sized response a Content-Length
+        return self
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+        code = status.split(" ", 1)[0]
+        self.bodyless = self.head or code.startswith("1") or code in BODYLESS_STATUSES
+        self._write = self._start_response(status, headers, exc_info)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The legacy ``write()`` callable ``start_response`` returns."""
+        assert self._write is not None
+        if not self.bodyless:
+            self._write(data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self.result:
+                if not self.bodyless:
+                    yield chunk
+        except APP_ERRORS:
+            self.log_error()
+            raise
+
+    def close(self) -> None:
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except APP_ERRORS:
+                self.log.exception("error closing the application's response")
+
+    def log_error(self) -> None:
+        self.log.exception("error in the application for %s %s", self.environ.get("REQUEST_METHOD"),
+                           self.environ.get("PATH_INFO"))

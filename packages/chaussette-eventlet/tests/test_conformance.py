@@ -1,0 +1,5 @@
+from chaussette.testing.conformance import ConformanceSuite
+
+
+class TestEventlet(ConformanceSuite):
+    backend = "eventlet"

@@ -1,0 +1,89 @@
+"""``SignalRouter``: core's forced exits end ``serve()`` under eventlet.
+
+A signal handler runs in whichever green thread the signal interrupted. The cases that
+matter (the exit raised in a green thread that swallows it, as application code or
+eventlet.wsgi.server's accept loop may) are too narrow to hit on purpose, so they are
+reproduced here in-process with ``signal.raise_signal``; ``test_eventlet`` has the
+end-to-end case.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any, Iterator
+
+import eventlet
+import greenlet
+import pytest
+from eventlet import hubs
+
+from chaussette_eventlet.server import SignalRouter
+
+
+@pytest.fixture
+def router() -> Iterator[SignalRouter]:
+    """A router for SIGUSR1, whose handler exits like core's second signal does."""
+    saved = signal.getsignal(signal.SIGUSR1)
+
+    def exiting(signum: int, frame: Any) -> None:
+        raise SystemExit(3)
+
+    signal.signal(signal.SIGUSR1, exiting)
+    hubs.get_hub()  # created here, as serve() does: its greenlet's parent is the main one
+    router = SignalRouter()
+    router.adopt([signal.SIGUSR1])
+    yield router
+    signal.signal(signal.SIGUSR1, saved)
+
+
+def test_an_exit_in_the_main_greenlet_is_raised_there(router: SignalRouter) -> None:
+    with pytest.raises(SystemExit) as info:
+        signal.raise_signal(signal.SIGUSR1)
+    assert info.value.code == 3
+    router.raise_swallowed()  # nothing left over: the main greenlet had it
+
+
+def test_an_exit_is_raised_where_the_signal_landed(router: SignalRouter) -> None:
+    """So that green thread unwinds and releases what it holds."""
+    seen: list[int] = []
+
+    def interrupted() -> None:
+        try:
+            signal.raise_signal(signal.SIGUSR1)
+        except SystemExit as exc:
+            seen.append(exc.code)
+            raise
+
+    with pytest.raises(SystemExit):
+        greenlet.greenlet(interrupted).switch()
+    router.received = True  # as serve() records when the exit reaches it
+    assert seen == [3]
+    eventlet.sleep(0)  # the hub's turn comes: nothing is thrown a second time
+
+
+def swallowing() -> None:
+    try:
+        signal.raise_signal(signal.SIGUSR1)
+    except SystemExit:
+        pass  # as application code catching SystemExit does
+
+
+def test_a_swallowed_exit_reaches_the_main_greenlet(router: SignalRouter) -> None:
+    greenlet.greenlet(swallowing).switch()
+    with pytest.raises(SystemExit) as info:
+        eventlet.sleep(0)  # the hub's next turn
+    assert info.value.code == 3
+
+
+def test_a_swallowed_exit_is_raised_when_serve_would_return(router: SignalRouter) -> None:
+    """The servers may drain before the hub's next turn."""
+    greenlet.greenlet(swallowing).switch()  # back here with no turn of the hub
+    with pytest.raises(SystemExit) as info:
+        router.raise_swallowed()
+    assert info.value.code == 3
+    eventlet.sleep(0)  # the hub's turn comes: nothing is thrown a second time
+
+
+def test_adopting_twice_wraps_once(router: SignalRouter) -> None:
+    router.adopt([signal.SIGUSR1])
+    assert router.handlers[signal.SIGUSR1] != router.handle
