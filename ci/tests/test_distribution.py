@@ -81,12 +81,21 @@ def requirement_names(requirements: list[str]) -> set[str]:
     return {re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower() for requirement in requirements}
 
 
+def own_libraries(distribution: str) -> set[str]:
+    """Its requirements plus those of the repository's distributions it builds on."""
+    names = requirement_names(_project(distribution)["dependencies"])
+    for name in list(names):
+        if name.startswith("chaussette-") and (ROOT / "packages" / name).is_dir():
+            names |= own_libraries(name)
+    return names
+
+
 @pytest.mark.parametrize("distribution", sorted(backend_packages()))
 def test_backend_distribution_is_lean_and_serves(wheelhouse: tuple[str, Path], distribution: str,
                                                   tmp_path: Path) -> None:
     python, wheels = wheelhouse
     venv = fresh_venv(python, tmp_path / "venv", wheels, distribution)
-    own = requirement_names(_project(distribution)["dependencies"])
+    own = own_libraries(distribution)
     assert not (installed(venv) & SERVER_LIBRARIES) - own, f"{distribution} pulled other backends' libraries"
     for backend in backend_packages()[distribution]:
         if "[" in KNOWN.get(backend, ""):  # needs an extra: the error must name it

@@ -7,7 +7,7 @@ from importlib.metadata import distribution, version
 from chaussette.registry import installed
 from chaussette.testing import request, start_server
 
-DEFAULT_BACKENDS = {"wsgiref", "eventlet", "gevent", "fastgevent", "geventwebsocket", "geventws4py", "waitress"}
+DEFAULT_BACKENDS = {"wsgiref", "eventlet", "gevent", "fastgevent", "geventwebsocket", "geventws4py", "socketio", "waitress"}
 
 
 def test_meta_ships_no_modules() -> None:

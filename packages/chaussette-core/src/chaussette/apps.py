@@ -24,7 +24,8 @@ def extend_python_path(python_path: str | None) -> None:
         sys.path.insert(0, entry)
 
 
-def load_app(spec: str, arguments: Sequence[str] = ()) -> WSGIApp:
+def load_app(spec: str, arguments: Sequence[str] = (),
+             accepts: Callable[[Any], bool] = callable) -> WSGIApp:
     """Load ``spec``; a trailing ``()`` or positional ``arguments`` call it as a factory."""
     if spec.startswith("paste:"):
         from chaussette.paste import load_paste_app
@@ -43,7 +44,7 @@ def load_app(spec: str, arguments: Sequence[str] = ()) -> WSGIApp:
                                      f"{type(exc).__name__}: {exc}") from exc
         else:
             app = obj
-    if not callable(app):
+    if not accepts(app):
         raise AppImportError(f"{spec!r} is a {type(app).__name__}, not a WSGI application "
                              "(a callable taking environ and start_response)")
     return app

@@ -88,7 +88,7 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
         if backend_class.capabilities.monkey_patch and not config.no_monkey:
             backend.patch()
         if app is None:
-            app = load_app(config.application, config.arguments)
+            app = load_app(config.application, config.arguments, backend.accepts)
         if config.access_log:
             from chaussette.logs import AccessLog, access_logger
 

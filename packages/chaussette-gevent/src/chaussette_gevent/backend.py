@@ -56,7 +56,11 @@ class GeventBackend(Backend):
               lifecycle: "Lifecycle") -> None:
         from chaussette_gevent.server import serve
 
-        serve(app, listeners, lifecycle, self.config, self.log, self.handler_class())
+        serve(app, listeners, lifecycle, self.config, self.log, self.handler_class(), self.stopping)
+
+    def stopping(self) -> None:
+        """Runs in serve()'s greenlet once a graceful stop has closed listeners, idle
+        connections and websockets: subclasses end what else would hold the drain."""
 
 
 class FastGeventBackend(GeventBackend):

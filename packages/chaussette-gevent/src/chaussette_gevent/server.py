@@ -48,7 +48,8 @@ class HandlerPool(Pool):
 
 
 def serve(app: Callable[..., Any], listeners: Sequence["Listener"], lifecycle: "Lifecycle",
-          config: "Config", log: logging.Logger, handler_class: type) -> None:
+          config: "Config", log: logging.Logger, handler_class: type,
+          on_stop: Callable[[], None] | None = None) -> None:
     # pywsgi's one request-line knob; core's parser enforces the same limit first, this
     # keeps pywsgi's own check (and its chunk-size lines) from refusing less.
     pywsgi.MAX_REQUEST_LINE = config.limit_request_line + 2
@@ -76,6 +77,8 @@ def serve(app: Callable[..., Any], listeners: Sequence["Listener"], lifecycle: "
             server.close()  # stop accepting; core removes unix socket files afterwards
         state.stop_connections()
         pool.stop_websockets()
+        if on_stop is not None:
+            on_stop()  # the backend's own part of the stop, in this greenlet
         pool.join()  # no timeout here: core's SIGALRM ends a drain that takes too long
 
 

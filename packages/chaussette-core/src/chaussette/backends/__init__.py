@@ -57,6 +57,12 @@ class Backend:
         """Monkey-patch the standard library. Called before the app is imported, unless
         ``--no-monkey``; only when ``capabilities.monkey_patch`` is true."""
 
+    def accepts(self, app: Any) -> bool:
+        """Whether ``app``, what the user named, can be served; core refuses anything else
+        as soon as it is loaded. WSGI callables here; a backend that serves more (the
+        ``socketio`` backend takes a ``socketio.Server``) adapts it in ``serve()``."""
+        return callable(app)
+
     def serve(self, app: Callable[..., Any], listeners: Sequence["Listener"],
               lifecycle: "Lifecycle") -> None:
         """Serve ``app`` on ``listeners`` until stopped.
