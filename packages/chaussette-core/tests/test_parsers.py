@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from chaussette.addresses import FdAddress, TcpAddress, UnixAddress, parse_address
 from chaussette.cli import build_parser
 from chaussette.errors import ChaussetteError, SocketError
-from chaussette.framing import Framing, HTTPError, RequestHead, body_framing, dechunk, read_head
+from chaussette.framing import (Framing, HTTPError, Limits, RequestHead, body_framing, check_trailer, chunk_size,
+                                dechunk, parse_head, read_head)
 from chaussette.settings import ADDRESS_FAMILIES, CORE_SETTINGS, build_config
 from chaussette.testing import start_server
 from chaussette.testing.client import connect
@@ -136,6 +137,40 @@ def test_valid_heads_parse_exactly(method: str, target: str, minor: int, fields:
     head, framing = parse(raw)
     assert head == RequestHead(method, target, (1, minor), [(name.lower(), value) for name, value in fields])
     assert framing == Framing()
+    assert parse_head(raw) == head
+
+
+VALID_HEADS = st.tuples(st.from_regex(r"(\r\n){0,5}", fullmatch=True).map(str.encode),
+                        st.from_regex(r"(GET|post) /[a-z?=]{0,30} HTTP/1\.[01]\r\n", fullmatch=True).map(str.encode),
+                        st.lists(st.tuples(TOKEN, VALUE), max_size=8).map(
+                            lambda fields: "".join(f"{k}: {v}\r\n" for k, v in fields).encode("latin-1"))
+                        ).map(lambda parts: parts[0] + parts[1] + parts[2] + b"\r\n")
+
+
+@given(raw=st.one_of(st.binary(max_size=300), HEAD_PIECES, VALID_HEADS),
+       limits=st.one_of(st.just(Limits()), st.builds(Limits, st.integers(1, 40), st.integers(0, 6),
+                                                     st.integers(1, 40))))
+@example(raw=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", limits=Limits())
+@example(raw=b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET", limits=Limits())
+@example(raw=b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", limits=Limits())
+@example(raw=b"GET /abc HTTP/1.1\r\nHost: x\r\n\r\n", limits=Limits(request_line=17))
+@example(raw=b"GET /abc HTTP/1.1\r\nHost: xy\r\n\r\n", limits=Limits(field_size=7))
+def test_parse_head_agrees_with_read_head(raw: bytes, limits: Limits) -> None:
+    """The in-memory plug point (waitress) accepts exactly what the stream parser
+    accepts when the head is the whole buffer, limits included, and refuses the same way."""
+    stream = io.BytesIO(raw)
+    try:
+        expected = read_head(stream.readline, limits)
+    except HTTPError as exc:
+        with pytest.raises(HTTPError) as refused:
+            parse_head(raw, limits)
+        assert refused.value.status == exc.status
+        return
+    if expected is None or stream.tell() != len(raw):  # empty, or not just one head
+        with pytest.raises(HTTPError, match="incomplete request head"):
+            parse_head(raw, limits)
+    else:
+        assert parse_head(raw, limits) == expected
 
 
 def with_length(*values: bytes) -> bytes:
@@ -246,6 +281,54 @@ def test_dechunk_raises_only_http_error(raw: bytes) -> None:
         assert exc.status == 400
         return
     assert size == len(sink.getvalue())
+
+
+@given(size=st.integers(0, 16**16 - 1), upper=st.booleans(), extension=st.sampled_from([b"", b";a=b", b" ;x"]))
+def test_chunk_size_round_trip(size: int, upper: bool, extension: bytes) -> None:
+    digits = (b"%X" if upper else b"%x") % size
+    assert chunk_size(digits + extension + b"\r\n") == size
+
+
+@given(line=st.one_of(st.binary(max_size=40), CHUNK_PIECES))
+@example(line=b"\r\n")
+@example(line=b"0x5\r\n")
+@example(line=b"+5\r\n")
+@example(line=b" 5\r\n")
+@example(line=b"5\n")
+@example(line=b"5_0\r\n")
+@example(line=b"10000000000000000\r\n")
+def test_chunk_size_raises_only_http_error(line: bytes) -> None:
+    try:
+        size = chunk_size(line)
+    except HTTPError as exc:
+        assert exc.status == 400
+        return
+    assert line.endswith(b"\r\n") and line[:1] in b"0123456789abcdefABCDEF" and line[:1]
+    assert 0 <= size < 16**16
+
+
+@given(raw=st.one_of(st.binary(max_size=200), CHUNK_PIECES,
+                     st.lists(st.tuples(TOKEN, VALUE), max_size=3).map(
+                         lambda fields: b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in fields) + b"\r\n")))
+@example(raw=b"\r\n")
+@example(raw=b"X-T: 1\r\n\r\n")
+@example(raw=b"X-T: 1\n\r\n")
+@example(raw=b"X-T: 1\r\n\r\nmore")
+def test_check_trailer_agrees_with_dechunk(raw: bytes) -> None:
+    """The in-memory trailer check (waitress, gevent) accepts a trailer section exactly
+    when ``dechunk`` would accept it as the whole rest of a body."""
+    stream = io.BytesIO(b"0\r\n" + raw)
+    try:
+        dechunk(stream, io.BytesIO())
+        accepted = stream.tell() == len(raw) + 3
+    except HTTPError:
+        accepted = False
+    if accepted:
+        check_trailer(raw)
+    else:
+        with pytest.raises(HTTPError) as refused:
+            check_trailer(raw)
+        assert refused.value.status == 400
 
 
 def test_huge_chunk_size_is_answered_400_by_the_server() -> None:

@@ -8,13 +8,19 @@ those cases with a 4xx and closes the connection, before the application runs.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
 _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
-_REQUEST_LINE = re.compile(rb"([" + _TCHAR + rb"]+) ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)\r\n")
-_HEADER_LINE = re.compile(rb"([" + _TCHAR + rb"]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*\r\n")
+_REQUEST_LINE_RE = rb"([" + _TCHAR + rb"]+) ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)\r\n"
+_HEADER_LINE_RE = rb"([" + _TCHAR + rb"]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*\r\n"
+_REQUEST_LINE = re.compile(_REQUEST_LINE_RE)
+_HEADER_LINE = re.compile(_HEADER_LINE_RE)
+#: A whole head in one match (parse_head's fast path): the same line rules as read_head.
+_HEAD = re.compile(rb"(?:\r\n){0,4}" + _REQUEST_LINE_RE + rb"((?:" + _HEADER_LINE_RE.replace(b"(", b"(?:")
+                   + rb")*)\r\n")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(;[^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
 READ_SIZE = 1 << 16
@@ -84,6 +90,42 @@ def read_head(readline: Callable[[int], bytes], limits: Limits = Limits()) -> Re
         head.headers.append((match.group(1).decode("ascii").lower(), match.group(2).decode("latin-1")))
 
 
+def parse_head(raw: bytes, limits: Limits = Limits()) -> RequestHead:
+    """Parse a complete request head already in memory, as ``read_head`` would.
+
+    The plug point for servers with their own (lenient) incremental parser, such as
+    waitress: once their buffer holds the head up to and including its blank line, they
+    call this, then ``check_host`` and ``body_framing``, and answer an ``HTTPError``
+    before their own parser acts on the head. ``raw`` must end with the blank line.
+    """
+    match = _HEAD.fullmatch(raw)
+    if match is not None and match.group(3) == b"1":  # the common case, in one regex pass
+        method, target, _, minor, block = match.groups()
+        fields = _HEADER_LINE.findall(block)
+        if (match.start(5) - match.start(1) <= limits.request_line + 2 and len(fields) <= limits.fields
+                and (len(block) <= limits.field_size
+                     or max(map(len, block.split(b"\r\n"))) <= limits.field_size)):
+            return RequestHead(method.decode("ascii"), target.decode("latin-1"), (1, int(minor)),
+                               [(name.decode("ascii").lower(), value.decode("latin-1")) for name, value in fields])
+    buffer = io.BytesIO(raw)  # otherwise the stream parser finds the exact refusal
+    head = read_head(buffer.readline, limits)
+    if head is None or buffer.tell() != len(raw):
+        raise HTTPError(400, "incomplete request head")
+    return head
+
+
+def chunk_size(line: bytes) -> int:
+    """The size announced by one chunk-size line (CRLF included); extensions are ignored.
+
+    Hex digits only (no ``0x``, sign or underscore) and nothing but OWS before an
+    optional extension: the same rules for every backend that decodes chunks itself.
+    """
+    match = _CHUNK_SIZE.fullmatch(line)
+    if match is None:
+        raise HTTPError(400, "invalid chunk size line")
+    return int(match.group(1), 16)
+
+
 @dataclass(frozen=True)
 class Framing:
     """How the body is delimited: ``length`` bytes, or ``chunked``."""
@@ -132,11 +174,7 @@ def dechunk(rfile: BinaryIO, sink: BinaryIO, limits: Limits = Limits()) -> int:
     """
     size_total = 0
     while True:
-        line = rfile.readline(limits.field_size + 2)
-        match = _CHUNK_SIZE.fullmatch(line)
-        if match is None:
-            raise HTTPError(400, "invalid chunk size line")
-        size = int(match.group(1), 16)
+        size = chunk_size(rfile.readline(limits.field_size + 2))
         if size == 0:
             break
         remaining = size
@@ -149,11 +187,25 @@ def dechunk(rfile: BinaryIO, sink: BinaryIO, limits: Limits = Limits()) -> int:
         if rfile.read(2) != b"\r\n":
             raise HTTPError(400, "chunk data not followed by CRLF")
         size_total += size
+    _read_trailer(rfile.readline, limits)  # validated, then dropped
+    return size_total
+
+
+def check_trailer(raw: bytes, limits: Limits = Limits()) -> None:
+    """Validate a trailer section already in memory (its blank line included), for
+    backends that decode chunks themselves; the fields are dropped either way."""
+    buffer = io.BytesIO(raw)
+    _read_trailer(buffer.readline, limits)
+    if buffer.tell() != len(raw):
+        raise HTTPError(400, "invalid trailer section")
+
+
+def _read_trailer(readline: Callable[[int], bytes], limits: Limits) -> None:
     fields = 0
-    while True:  # trailer section: validated, then dropped
-        line = rfile.readline(limits.field_size + 2)
+    while True:
+        line = readline(limits.field_size + 2)
         if line == b"\r\n":
-            return size_total
+            return
         fields += 1
         if fields > limits.fields or _HEADER_LINE.fullmatch(line) is None:
             raise HTTPError(400, "invalid trailer section")

@@ -17,7 +17,8 @@ from gevent import GreenletExit
 from gevent import pywsgi
 
 from chaussette.backends.wsgiref import IO_TIMEOUT, REASONS, UNIX_REMOTE_ADDR, http_date
-from chaussette.framing import HTTPError, Limits, RequestHead, body_framing, check_host, read_head
+from chaussette.framing import (HTTPError, Limits, RequestHead, body_framing, check_host, check_trailer,
+                                chunk_size, read_head)
 
 #: The close frame a websocket gets when the server stops: 1001 "going away" (RFC 6455 7.4.1).
 GOING_AWAY = (1001, "server shutting down")
@@ -74,6 +75,33 @@ def refusal(error: HTTPError) -> bytes:
     return (f"HTTP/1.1 {error.status} {REASONS.get(error.status, 'Bad Request')}\r\n"
             f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
             f"Date: {http_date()}\r\nConnection: close\r\n\r\n").encode("ascii") + body
+
+
+class StrictInput(pywsgi.Input):
+    """pywsgi's request body, with chunk-size lines and trailers checked by core's rules.
+
+    pywsgi decodes chunks as the application reads them, and its chunk-size reader
+    takes an empty line for a size and fails with a ValueError, which then leaves the
+    connection waiting for a bogus chunk. Here a bad line is pywsgi's own
+    ``_InvalidClientInput``: pywsgi answers 400 (if the response has not started) and
+    closes the connection.
+    """
+
+    __slots__ = ("limits",)
+
+    def _Input__read_chunk_length(self, rfile: Any) -> int:  # noqa: N802 - replaces Input.__read_chunk_length
+        limit = self.limits.field_size + 2
+        try:
+            size = chunk_size(rfile.readline(limit))
+            if size == 0:  # the trailer section, up to its blank line (bounded by the field count)
+                lines = [rfile.readline(limit)]
+                while lines[-1].endswith(b"\n") and lines[-1] != b"\r\n" and len(lines) <= self.limits.fields:
+                    lines.append(rfile.readline(limit))
+                check_trailer(b"".join(lines), self.limits)
+        except HTTPError as exc:
+            self._chunked_input_error = True
+            raise pywsgi._InvalidClientInput(exc.reason) from None
+        return size
 
 
 class Handler(pywsgi.WSGIHandler):
@@ -166,6 +194,19 @@ class Handler(pywsgi.WSGIHandler):
         for name, value in self.head.headers if self.head else ():
             message[name] = value
         return message
+
+    def get_environ(self) -> dict:
+        """pywsgi's environ, with a chunked body read through ``StrictInput``."""
+        environ = super().get_environ()
+        original = self.wsgi_input
+        if original is not None and original.chunked_input:
+            strict = StrictInput(original.rfile, original.content_length, socket=original.socket,
+                                 chunked_input=True)
+            strict.limits = self.server.state.limits
+            self.wsgi_input = strict
+            if environ.get("wsgi.input") is original:
+                environ["wsgi.input"] = strict
+        return environ
 
     def read_request(self, raw_requestline: str) -> bool:
         result = super().read_request(raw_requestline)

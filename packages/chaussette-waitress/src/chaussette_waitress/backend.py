@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from chaussette.backends import Backend, Capabilities, require
 from chaussette.errors import BackendError
+from chaussette.framing import Limits
 from chaussette.lifecycle import Lifecycle
 from chaussette.settings import Setting, positive_int
 from chaussette.sockets import Listener
@@ -25,12 +26,6 @@ MINIMUM_WAITRESS = (3, 0, 2)
 #: waitress checks idle connections every ``cleanup_interval`` seconds (30 by default);
 #: a shorter channel timeout gets a matching interval so it is honoured within 2x.
 CLEANUP_INTERVAL = 30
-#: Core settings waitress has no equivalent for: refused when given, never ignored.
-UNSUPPORTED = {
-    "limit_request_line": "--waitress-max-request-header-size",
-    "limit_request_fields": "--waitress-max-request-header-size",
-    "limit_request_field_size": "--waitress-max-request-header-size",
-}
 
 
 class WaitressBackend(Backend):
@@ -61,7 +56,7 @@ class WaitressBackend(Backend):
     )
 
     def check(self) -> None:
-        """Refuse a waitress with known vulnerabilities, and core options waitress cannot honour."""
+        """Refuse a waitress with known vulnerabilities, and contradictory options."""
         require("waitress", INSTALL)
         try:
             found = version("waitress")
@@ -72,10 +67,6 @@ class WaitressBackend(Backend):
             raise BackendError(f"waitress {found} is installed but the waitress backend needs "
                                f">= {wanted} (CVE-2024-49768, CVE-2024-49769); upgrade it with: "
                                f"pip install 'waitress>={wanted}'")
-        for name, instead in UNSUPPORTED.items():
-            if self.config.is_set(name):
-                raise BackendError(f"the waitress backend cannot limit --{name.replace('_', '-')}; "
-                                   f"waitress only limits the whole header section: use {instead}")
         config = self.config
         if (config.is_set("spawn") and config.is_set("waitress_threads")
                 and config.spawn != config.waitress_threads):
@@ -114,8 +105,10 @@ class WaitressBackend(Backend):
         from chaussette_waitress.server import WaitressServer, forward_logs
 
         forward_logs(self.log)
-        server = WaitressServer(app, listeners, self.adjustments(),
-                                keep_alive=self.config.keep_alive > 0, log=self.log)
+        config = self.config
+        limits = Limits(config.limit_request_line, config.limit_request_fields, config.limit_request_field_size)
+        server = WaitressServer(app, listeners, self.adjustments(), keep_alive=config.keep_alive > 0,
+                                log=self.log, limits=limits)
         lifecycle.install(server.stop)
         server.run()
 

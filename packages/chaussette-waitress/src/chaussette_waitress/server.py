@@ -30,7 +30,9 @@ from waitress.server import BaseWSGIServer, TcpWSGIServer, UnixWSGIServer
 from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 from chaussette.backends.wsgiref import UNIX_REMOTE_ADDR
+from chaussette.framing import Limits
 from chaussette.sockets import Listener
+from chaussette_waitress.parser import StrictParser
 
 #: Poll timeout while draining: a worker that finishes a request for a client that is
 #: already gone wakes nobody, so the loop looks again this often.
@@ -94,6 +96,12 @@ class Channel(HTTPChannel):
     served = False
 
     @property
+    def parser_class(self) -> type[StrictParser]:  # type: ignore[override]
+        """waitress makes each request's parser with ``parser_class(adj)``: core's strict
+        checks with this server's limits (see ``parser.py``)."""
+        return self.server.parser_class
+
+    @property
     def busy(self) -> bool:
         """True while a request is being received (its head is complete), queued, run,
         or its response is still being sent, and for a connection accepted but not yet
@@ -108,6 +116,7 @@ class ListenerServer(BaseWSGIServer):
 
     channel_class = Channel
     policy: ConnectionPolicy
+    parser_class: type[StrictParser]
 
     def accept_connections(self) -> None:
         self.accepting = True  # no listen(): core did it with --backlog (or the parent did, for --fd)
@@ -162,8 +171,9 @@ class Waker(wasyncore.file_dispatcher):
 
 class WaitressServer:
     def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], adjustments: dict,
-                 keep_alive: bool, log: logging.Logger) -> None:
+                 keep_alive: bool, log: logging.Logger, limits: Limits = Limits()) -> None:
         self.listeners = listeners
+        self.parser_class = StrictParser.with_limits(limits)
         self.log = log
         self.policy = ConnectionPolicy(keep_alive)
         self.map: dict = {}
@@ -186,6 +196,7 @@ class WaitressServer:
         server = kind(app, self.map, _sock=sock, dispatcher=self.tasks, adj=self.adj, bind_socket=False,
                       sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
         server.policy = self.policy
+        server.parser_class = self.parser_class
         return server
 
     def stop(self) -> None:

@@ -48,6 +48,9 @@ AMBIGUOUS_FRAMING = {
     "chunk_size_empty": _post(b"Transfer-Encoding: chunked\r\n", b"\r\nabcd\r\n0\r\n\r\n"),
     "chunk_data_too_long": _post(b"Transfer-Encoding: chunked\r\n", b"4\r\nabcdef\r\n0\r\n\r\n"),
     "chunk_bare_lf": _post(b"Transfer-Encoding: chunked\r\n", b"4\nabcd\n0\n\n"),
+    "chunk_ext_nul": _post(b"Transfer-Encoding: chunked\r\n", b"4;a\x00b\r\nabcd\r\n0\r\n\r\n"),
+    "trailer_bad_name": _post(b"Transfer-Encoding: chunked\r\n", b"4\r\nabcd\r\n0\r\nX T: 1\r\n\r\n"),
+    "trailer_obs_fold": _post(b"Transfer-Encoding: chunked\r\n", b"4\r\nabcd\r\n0\r\nX-T: 1\r\n 2\r\n\r\n"),
 }
 
 MALFORMED_HEAD = {
