@@ -1,0 +1,5 @@
+from chaussette.testing.hostile import HostileInputSuite
+
+
+class TestSocketIOHostile(HostileInputSuite):
+    backend = "socketio"
