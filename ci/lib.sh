@@ -58,3 +58,29 @@ prepare_packages() {
     fi
   done
 }
+
+# The packages a change since REV must test: a change under packages/X/ tests X, the
+# packages that depend on X, and the meta package; a change to core, ci/, hatch.toml or
+# anything outside packages/ tests everything.
+changed_packages() {
+  local rev=$1 path package all=0
+  declare -A selected=()
+  while read -r path; do
+    case "$path" in
+      packages/chaussette-core/*) all=1 ;;
+      packages/*/*) package=${path#packages/}; package=${package%%/*}; selected[$package]=1 ;;
+      *.md|docs/*|bench/*) ;;
+      *) all=1 ;;
+    esac
+  done < <(git diff --name-only "$rev" --)
+  if [ "$all" = 1 ]; then all_packages; return; fi
+  [ ${#selected[@]} -eq 0 ] && return
+  for package in $(all_packages); do
+    for changed in "${!selected[@]}"; do
+      if [ "$package" = "$changed" ] || [ "$package" = chaussette ] \
+         || grep -q "\"$changed[\[>=<]" "packages/$package/pyproject.toml"; then
+        echo "$package"; break
+      fi
+    done
+  done
+}
