@@ -1,0 +1,7 @@
+"""Circus, Supervisor and systemd socket activation running the examples on eventlet."""
+
+from chaussette.testing.managers import ProcessManagerSuite
+
+
+class TestEventlet(ProcessManagerSuite):
+    backend = "eventlet"

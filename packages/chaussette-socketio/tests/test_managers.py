@@ -1,0 +1,7 @@
+"""Circus, Supervisor and systemd socket activation running the examples on socketio."""
+
+from chaussette.testing.managers import ProcessManagerSuite
+
+
+class TestSocketIO(ProcessManagerSuite):
+    backend = "socketio"

@@ -1,0 +1,7 @@
+"""Circus, Supervisor and systemd socket activation running the examples on waitress."""
+
+from chaussette.testing.managers import ProcessManagerSuite
+
+
+class TestWaitress(ProcessManagerSuite):
+    backend = "waitress"
