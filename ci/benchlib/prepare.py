@@ -1,0 +1,108 @@
+"""Before measuring: wrk, the backend packages that exist, and which backends work.
+
+The bench environment (root ``hatch.toml``, ``[envs.bench]``) holds the committed
+packages. Backend packages still being written are installed here, one at a time, when
+their ``pyproject.toml`` exists: one that does not install skips that backend (with the
+reason printed) instead of failing the whole run. meinheld needs the fixed wheel that
+PyPI cannot provide, built once into ``.wheels/`` by ``ci/build-meinheld``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+#: Backend packages every bench environment has (its workspace members).
+COMMITTED = {"chaussette-core", "chaussette-waitress"}
+#: Not backend packages.
+NOT_BACKENDS = {"chaussette"}
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", flush=True)
+
+
+def ensure_wrk() -> None:
+    """wrk from Debian's packages when it is missing and we may install it."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit("bench: wrk is not installed; install it (Debian/Ubuntu: apt-get install wrk)")
+    say("installing wrk (apt-get install -y wrk)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL, env=env, check=False)
+    if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], stdout=subprocess.DEVNULL, env=env,
+                      check=False).returncode:
+        raise SystemExit("bench: apt-get install wrk failed")
+
+
+def _installer() -> list[str]:
+    """uv (Hatch exposes it as $HATCH_UV) or this interpreter's pip."""
+    uv = os.environ.get("HATCH_UV") or shutil.which("uv")
+    if uv:
+        return [uv, "pip", "install", "--quiet", "--python", sys.executable]
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+
+
+def _base_python() -> str:
+    """An interpreter of this version with pip, for ci/build-meinheld (a uv venv has no pip)."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def _extra_wheels(root: Path, package: Path, wheels: Path) -> str | None:
+    """Wheels the package needs that PyPI cannot provide; an error message or None."""
+    script = package / "extra-wheels"
+    if not (script.is_file() and os.access(script, os.X_OK)):
+        if package.name != "chaussette-meinheld":
+            return None
+        script = root / "ci" / "build-meinheld"
+    say(f"{package.name}: wheels PyPI cannot provide: {script.relative_to(root)} {wheels}")
+    proc = subprocess.run([str(script), str(wheels)], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHON": _base_python()})
+    if proc.returncode:
+        return (proc.stderr.strip().splitlines() or ["failed"])[-1]
+    return None
+
+
+def install_backend_packages(root: Path, wheels: Path) -> dict[str, str]:
+    """Install every backend package the environment lacks; returns {package: why skipped}."""
+    skipped: dict[str, str] = {}
+    for package in sorted((root / "packages").iterdir()):
+        if not package.is_dir() or package.name in COMMITTED | NOT_BACKENDS:
+            continue
+        if not (package / "pyproject.toml").is_file():
+            skipped[package.name] = "no pyproject.toml yet"
+            continue
+        problem = _extra_wheels(root, package, wheels)
+        if problem:
+            skipped[package.name] = problem
+            continue
+        links = ["--find-links", str(wheels)] if wheels.is_dir() else []
+        proc = subprocess.run([*_installer(), *links, "--editable", str(package)], cwd=root,
+                              capture_output=True, text=True)
+        if proc.returncode:
+            lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+            skipped[package.name] = "install failed: " + " ".join(lines[-2:])[-300:]
+    return skipped
+
+
+def installed_backends() -> dict[str, str]:
+    """``chaussette --list-backends``: {backend: "distribution version"} of installed ones."""
+    proc = subprocess.run([sys.executable, "-m", "chaussette", "--list-backends"],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"bench: chaussette --list-backends failed: {proc.stderr.strip()}")
+    found = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] != "not":
+            found[parts[0]] = " ".join(parts[1:])
+    return found
+
+
+def missing_modules(modules: tuple[str, ...]) -> list[str]:
+    return [name for name in modules if importlib.util.find_spec(name) is None]
