@@ -184,7 +184,7 @@ def test_limits() -> None:
         assert status_of(raw_exchange(address, with_fields(5))) == 200
         assert status_of(raw_exchange(address, with_fields(6))) == 431
         assert status_of(raw_exchange(address, with_fields(3, size=50))) == 200
-        assert status_of(raw_exchange(address, with_fields(3, size=51))) == 400  # eventlet's status
+        assert status_of(raw_exchange(address, with_fields(3, size=51))) == 431
 
 
 # -- sockets --------------------------------------------------------------------------------

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import socket
+from functools import partial
 from typing import Any, Callable, Iterable, Iterator
 
 import eventlet
 from eventlet import wsgi
+
+from chaussette.framing import HTTPError, Limits
+from chaussette_eventlet.strict import Request, read_request, refusal
 
 #: Status codes whose responses never have a body (with 1xx, and any answer to HEAD).
 BODYLESS_STATUSES = ("204", "304")
@@ -19,20 +23,28 @@ APP_ERRORS = (Exception, eventlet.Timeout)
 
 
 class Protocol(wsgi.HttpProtocol):
-    """eventlet.wsgi's handler of one connection, made to stop gracefully and to give the
-    environ PEP 3333 asks for.
+    """eventlet.wsgi's handler of one connection, made strict, made to stop gracefully
+    and to give the environ PEP 3333 asks for.
 
+    - The head is read by core's strict parser with core's limits (``_read_request_line``)
+      and eventlet goes on from the validated values (``parse_request``); a refused
+      request gets its 4xx with ``Connection: close`` and the connection ends. A chunked
+      body is de-chunked by core before the application runs (``get_environ``).
     - Once the server is stopping every response says ``Connection: close`` and ends its
       connection, so keep-alive clients send their next request elsewhere.
     - SERVER_PROTOCOL is the version the client sent (eventlet.wsgi always says HTTP/1.0);
       on unix sockets SERVER_NAME and SERVER_PORT are what core's wsgiref backend sets
       (eventlet.wsgi sets an empty port).
 
-    eventlet calls ``protocol(conn_state, server)``: ``stopping`` is bound beforehand.
+    eventlet calls ``protocol(conn_state, server)``: ``stopping`` and ``limits`` are bound
+    beforehand.
     """
 
-    def __init__(self, conn_state: list[Any], server: wsgi.Server, stopping: Callable[[], bool]) -> None:
+    def __init__(self, conn_state: list[Any], server: wsgi.Server, stopping: Callable[[], bool],
+                 limits: Limits) -> None:
         self.stopping = stopping
+        self.limits = limits
+        self.current: Request | None = None
         self._close_connection = True
         super().__init__(conn_state, server)
 
@@ -45,8 +57,67 @@ class Protocol(wsgi.HttpProtocol):
     def close_connection(self, value: bool) -> None:
         self._close_connection = bool(value)
 
+    def _read_request_line(self) -> str:
+        """Read the whole head (not just its first line, as eventlet does) with core's
+        parser; the keep-alive timeout applies until the request starts, then eventlet's
+        socket timeout. eventlet takes an empty line for the end of the connection."""
+        self._end_request()
+        if self.rfile.closed:
+            self.close_connection = True
+            return ""
+        sock = self.connection
+        keepalive = self.server.keepalive
+        if keepalive and not isinstance(keepalive, bool):
+            sock.settimeout(keepalive)
+        started = partial(sock.settimeout, self.server.socket_timeout)
+        try:
+            self.current = read_request(self.rfile, self.limits, started, self._send)
+        except HTTPError as exc:
+            self.close_connection = True
+            try:
+                self._send(refusal(exc))
+            except OSError:
+                pass
+            return ""
+        except OSError:  # idle timeout, reset, or shut down by a graceful stop
+            self.close_connection = True
+            return ""
+        if self.current is None:
+            return ""
+        # No longer than eventlet's url_length_limit, which core's limit already enforced.
+        return self.current.requestline + "\r\n"
+
+    def _send(self, data: bytes) -> None:
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def parse_request(self) -> bool:
+        """What ``http.server`` would set, from the head core validated."""
+        request = self.current
+        assert request is not None
+        self.command, self.path = request.head.method, request.head.target
+        self.request_version = request.version
+        self.requestline = request.requestline
+        self.headers = request.headers()
+        self.close_connection = not request.keep_alive()
+        return True
+
+    def _end_request(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+    def finish(self) -> None:
+        self._end_request()
+        super().finish()
+
     def get_environ(self) -> dict[str, Any]:
         environ = super().get_environ()
+        request = self.current
+        if request is not None and request.body is not None:
+            # The de-chunked body, read like any sized body; no wfile: its 100 Continue is sent.
+            environ["wsgi.input"] = environ["eventlet.input"] = wsgi.Input(
+                request.body, request.length, self.connection)
         environ["SERVER_PROTOCOL"] = self.request_version
         if self.request.family == socket.AF_UNIX:
             environ["SERVER_NAME"], environ["SERVER_PORT"] = UNIX_SERVER

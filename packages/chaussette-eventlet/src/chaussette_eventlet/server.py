@@ -14,16 +14,14 @@ Core settings and what they become (also in the README):
   connection holds a slot until it closes.
 - ``keep_alive`` -> ``keepalive``: ``False`` for 0, otherwise the seconds to wait for the
   next request (and for the first one on a new connection).
-- ``limit_request_line`` -> ``url_length_limit`` (longer: 414).
-- ``limit_request_field_size`` -> ``eventlet.wsgi.MAX_HEADER_LINE``, a module constant
-  (longer: eventlet answers 400, not 431).
-- ``limit_request_fields`` -> ``http.client._MAXHEADERS``: eventlet parses the header
-  section with the standard library's ``http.server``, which counts with it (more: 431).
+- ``limit_request_line``, ``limit_request_fields``, ``limit_request_field_size`` -> core's
+  strict head parser (``chaussette_eventlet.strict``), which reads every head before
+  eventlet sees it: 414 for a request line too long, 431 for too many or too large header
+  fields, as with ``wsgiref``. eventlet's own limits are never reached.
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
 import signal
@@ -35,6 +33,7 @@ import greenlet
 from eventlet import greenio, greenthread, hubs, patcher, wsgi
 
 from chaussette.backends.wsgiref import IO_TIMEOUT, UNIX_REMOTE_ADDR
+from chaussette.framing import Limits
 from chaussette.lifecycle import STOP_SIGNALS
 from chaussette.settings import Config
 from chaussette.sockets import Listener
@@ -46,20 +45,6 @@ UNIX_PEER = (UNIX_REMOTE_ADDR, "")
 #: The unpatched ``os.write``: eventlet's green one waits in the hub, which a signal
 #: handler must not do.
 os_write = patcher.original("os").write
-
-
-def rejected_at(longest: int) -> int:
-    """eventlet.wsgi refuses a line once it reaches its limit *with* the CRLF; core's
-    limits name the longest line accepted *without* it."""
-    return longest + len(b"\r\n") + 1
-
-
-def apply_header_limits(config: Config) -> None:
-    """Both limits are module globals, so they hold for the whole process; the
-    application's own ``http.client`` responses get the same field count limit."""
-    wsgi.MAX_HEADER_LINE = rejected_at(config.limit_request_field_size)
-    # http.client counts the blank line that ends the header section as a field.
-    http.client._MAXHEADERS = config.limit_request_fields + 1  # type: ignore[attr-defined]
 
 
 class SignalRouter:
@@ -130,14 +115,15 @@ class GreenServer:
         self.accepting: set[greenthread.GreenThread] = set()  # accept loops waiting in accept()
         self.connections: dict[greenio.GreenSocket, list[Any]] = {}  # eventlet's [address, socket, state]
         guard = Guard(app, log)
-        apply_header_limits(config)
+        limits = Limits(config.limit_request_line, config.limit_request_fields,
+                        config.limit_request_field_size)
         self.servers = [wsgi.Server(
             greenio.GreenSocket(listener.sock), listener.name, guard,
-            protocol=partial(Protocol, stopping=lambda: self.stopping),
+            protocol=partial(Protocol, stopping=lambda: self.stopping, limits=limits),
             max_http_version="HTTP/1.1",
             keepalive=config.keep_alive or False,
             socket_timeout=IO_TIMEOUT,
-            url_length_limit=rejected_at(config.limit_request_line),
+            url_length_limit=config.limit_request_line + len(b"\r\n") + 1,  # never reached: core's limit
             minimum_chunk_size=0,  # PEP 3333: send each block as the application yields it
             log_output=False,  # no line per request: --access-log is core's
             debug=False,  # never a traceback in a 500

@@ -1,0 +1,5 @@
+from chaussette.testing.hostile import HostileInputSuite
+
+
+class TestEventletHostile(HostileInputSuite):
+    backend = "eventlet"
