@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -43,14 +43,8 @@ SERVER_LIBRARIES = {"gevent", "waitress", "eventlet", "meinheld", "python-socket
 
 
 @pytest.fixture(scope="module", params=PYTHONS)
-def wheelhouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    python = shutil.which(f"python{request.param}")
-    if python is None:
-        pytest.fail(f"python{request.param} is not on PATH")
-    out = tmp_path_factory.mktemp(f"wheels{request.param}")
-    subprocess.run([str(ROOT / "ci" / "build-wheels"), str(out)], env=dict(os.environ, PYTHON=python),
-                   check=True, timeout=900, stdout=subprocess.DEVNULL)
-    return python, out
+def wheelhouse(request: pytest.FixtureRequest, built_wheels: Callable[[str], tuple[str, Path]]) -> tuple[str, Path]:
+    return built_wheels(request.param)
 
 
 def fresh_venv(python: str, where: Path, wheels: Path, *requirements: str) -> Path:
@@ -117,3 +111,20 @@ def test_meta_distribution_brings_every_default_backend(wheelhouse: tuple[str, P
     serve_one_request(venv, "wsgiref")
 
 
+
+
+def test_meta_extras_outside_the_defaults_bring_their_backend(wheelhouse: tuple[str, Path],
+                                                               tmp_path: Path) -> None:
+    """An extra such as ``chaussette[meinheld]`` adds a backend a plain install leaves out."""
+    python, wheels = wheelhouse
+    meta = _project("chaussette")
+    defaults = requirement_names(meta["dependencies"])
+    extras = {extra: requirement_names(requirements) - defaults
+              for extra, requirements in meta["optional-dependencies"].items()}
+    extras = {extra: names for extra, names in extras.items() if names}
+    assert extras, "every extra is also a default: nothing to check"
+    venv = fresh_venv(python, tmp_path / "venv", wheels, f"chaussette[{','.join(sorted(extras))}]")
+    for names in extras.values():
+        for distribution in names:
+            for backend in backend_packages()[distribution]:
+                serve_one_request(venv, backend)

@@ -1,0 +1,96 @@
+"""The ``meinheld`` backend: meinheld's C event loop (picoev + greenlets) on core's sockets.
+
+This module only declares the backend and maps core's options onto meinheld's knobs:
+importing it must stay cheap, so meinheld itself is imported in ``check()``, ``patch()``
+and ``serve()`` only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+from chaussette.backends import Backend, Capabilities
+from chaussette.errors import BackendError
+from chaussette.lifecycle import Lifecycle
+from chaussette.settings import Setting, positive_int
+from chaussette.sockets import Listener
+
+#: meinheld's parser limits are compile-time constants (request.h, http_parser.h): path and
+#: query string 8192 bytes each, 128 header fields, 8192 bytes per field value, 80 KiB for
+#: the whole head; beyond them, 400. Core's limit options are refused, never ignored.
+UNSUPPORTED = {
+    "limit_request_line": "meinheld accepts a path and a query string of up to 8192 bytes each",
+    "limit_request_fields": "meinheld accepts up to 128 header fields",
+    "limit_request_field_size": "meinheld accepts header values of up to 8192 bytes",
+}
+#: picoev's timer wheel has 128 one-second slots: a longer timeout silently fires at ~127 s.
+MAX_TIMEOUT = 127
+#: meinheld's own defaults, kept.
+MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+CLIENT_BODY_BUFFER_SIZE = 500 * 1024
+#: Default size of picoev's fd table when the open-files limit is larger (see ``fd_table``).
+MAX_FD = 65536
+
+
+class MeinheldBackend(Backend):
+    name = "meinheld"
+    summary = "meinheld: C event loop (picoev) with a greenlet per request, monkey-patched sockets"
+    capabilities = Capabilities(unix_sockets=True, spawn=False, graceful_stop=True, monkey_patch=True)
+    settings = (
+        Setting("meinheld_max_content_length", "Largest request body accepted (larger: 413) "
+                "(meinheld's default: 16777216).",
+                default=MAX_CONTENT_LENGTH, convert=positive_int, flags=("--meinheld-max-content-length",),
+                metavar="BYTES"),
+        Setting("meinheld_client_body_buffer_size", "Request bodies larger than this are spooled "
+                "to a temporary file instead of memory (meinheld's default: 512000).",
+                default=CLIENT_BODY_BUFFER_SIZE, convert=positive_int,
+                flags=("--meinheld-client-body-buffer-size",), metavar="BYTES"),
+        Setting("meinheld_max_fd", "Size of meinheld's file-descriptor table: at most this many "
+                "connections, listeners included. The open-files soft limit is lowered to it "
+                "if higher, because meinheld corrupts memory on a larger fd "
+                f"(default: the open-files soft limit, at most {MAX_FD}).",
+                convert=positive_int, flags=("--meinheld-max-fd",), metavar="N"),
+    )
+
+    def check(self) -> None:
+        """Refuse core options meinheld cannot honour, and a meinheld build that cannot work
+        (see ``chaussette_meinheld.abi``): it would fail on the first request instead."""
+        for name, why in UNSUPPORTED.items():
+            if self.config.is_set(name):
+                raise BackendError(f"the meinheld backend cannot honour --{name.replace('_', '-')}: "
+                                   f"{why}, a limit compiled into meinheld; remove the option "
+                                   "or use another backend")
+        if self.config.keep_alive > MAX_TIMEOUT:
+            raise BackendError(f"--keep-alive {self.config.keep_alive:g} is too long for meinheld, "
+                               f"whose timers go up to {MAX_TIMEOUT} seconds; use at most {MAX_TIMEOUT}")
+        from chaussette_meinheld import abi
+
+        verdict = abi.inspect()
+        if verdict.problem is not None:
+            raise BackendError(abi.refusal(verdict))
+        if verdict.probed:
+            self.log.info("meinheld %s is not chaussette's build, but its self-test passed",
+                          verdict.meinheld)
+
+    def patch(self) -> None:
+        """meinheld only patches ``socket`` (not ``time``, ``select``, ``threading``...)."""
+        from meinheld import patch
+
+        patch.patch_all()
+
+    def keep_alive(self) -> int:
+        """meinheld's keep-alive in whole seconds, 0 for off (meinheld's own default is off)."""
+        return math.ceil(self.config.keep_alive)
+
+    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
+        from chaussette_meinheld.server import MeinheldLoop, fd_table
+
+        loop = MeinheldLoop(
+            app, listeners, self.log,
+            keep_alive=self.keep_alive(),
+            max_content_length=self.config.meinheld_max_content_length,
+            client_body_buffer_size=self.config.meinheld_client_body_buffer_size,
+            max_fd=fd_table(self.config.meinheld_max_fd, MAX_FD, self.log),
+        )
+        loop.run(lifecycle)
