@@ -2,16 +2,17 @@
 
 PYTHON_VERSIONS=(3.10 3.11 3.12 3.13)
 
-# Put the machine's own interpreters first on PATH, so Hatch finds them and never downloads one.
+# Put the machine's own interpreters first on PATH, so Hatch finds them and never downloads
+# one: pyenv's versions (found in PYENV_ROOT, or ~/.pyenv, even when pyenv itself is not on
+# PATH), else pythonX.Y already on PATH. uv is told never to download an interpreter either.
 use_local_pythons() {
-  local version dir found
+  local version dir found pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+  command -v pyenv >/dev/null 2>&1 && pyenv_root=$(pyenv root)
   for version in "${PYTHON_VERSIONS[@]}"; do
     found=""
-    if command -v pyenv >/dev/null 2>&1; then
-      for dir in "$(pyenv root)"/versions/"$version".*/bin; do
-        [ -x "$dir/python$version" ] && found=$dir
-      done
-    fi
+    for dir in "$pyenv_root"/versions/"$version".*/bin; do
+      [ -x "$dir/python$version" ] && found=$dir
+    done
     if [ -n "$found" ]; then
       PATH="$found:$PATH"
     elif ! command -v "python$version" >/dev/null 2>&1; then
@@ -19,7 +20,7 @@ use_local_pythons() {
       exit 1
     fi
   done
-  export PATH
+  export PATH UV_PYTHON_DOWNLOADS=never
 }
 
 # Hatch and uv in a private venv: a fresh machine has neither.
