@@ -32,6 +32,9 @@ ensure_hatch() {
   fi
   export PATH="$tools/bin:$PATH"
   export HATCH_ENV_TYPE_VIRTUAL_UV_PATH="$tools/bin/uv"
+  # The system's certificate store, as pip uses: a machine whose registries sit behind its
+  # own certificate authority has it there, and uv's bundled roots would refuse them.
+  export UV_SYSTEM_CERTS=1
 }
 
 ensure_system_tools() {
