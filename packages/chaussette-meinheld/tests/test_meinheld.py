@@ -112,6 +112,22 @@ def test_environ_describes_the_tcp_connection() -> None:
         assert (info["SERVER_NAME"], info["SERVER_PORT"]) == ("127.0.0.1", str(server.tcp_address[1]))
 
 
+def test_each_client_keeps_its_own_address() -> None:
+    """Stock meinheld formatted client addresses in inet_ntoa()'s one static buffer: every
+    kept-alive client then had the address of the last one accepted (the recipe's fix 9)."""
+    with start() as server:
+        clients = {ip: socket.create_connection(server.tcp_address, timeout=10, source_address=(ip, 0))
+                   for ip in ("127.0.0.2", "127.0.0.3")}
+        try:
+            for ip in ("127.0.0.2", "127.0.0.3", "127.0.0.2"):
+                clients[ip].sendall(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+                info = json.loads(read_responses(clients[ip], ["GET"])[0].body)
+                assert (info["REMOTE_ADDR"], info["REMOTE_PORT"]) == (ip, str(clients[ip].getsockname()[1]))
+        finally:
+            for sock in clients.values():
+                sock.close()
+
+
 def test_ipv6_environ() -> None:
     if not socket.has_ipv6:
         pytest.skip("this machine has no IPv6 loopback")

@@ -16,7 +16,7 @@ returning a list of bytes):
 - ``start_response`` returned None instead of ``write``: ``write`` buffers until the
   application returns (PEP 3333 allows it);
 - response headers were checked for LF but not CR or NUL (response splitting);
-- the connection's addresses in the environ (see ``Environ``).
+- the server's address in the environ (see ``Environ``).
 
 meinheld writes nothing before the application returns, so the adapter looks at the first
 non-empty chunk before handing status and headers over, the way PEP 3333 lets a server
@@ -38,41 +38,45 @@ BODYLESS_CODES = ("204", "304")
 
 
 class Environ:
-    """Corrects what meinheld puts in the environ about the connection.
+    """Corrects what meinheld puts in the environ about the server's address.
 
     meinheld sets SERVER_NAME/SERVER_PORT to the address it would have bound itself
-    (``127.0.0.1:8000`` when given sockets), and REMOTE_ADDR from ``inet_ntoa()``'s static
-    buffer: garbage for unix and IPv6 peers, and, on a keep-alive connection, the address
-    of whichever client connected last. They are read from the connection instead.
-
-    One socket object per fd number, made once and kept (``_socket``'s, not ``socket``'s,
-    which may be monkey-patched): the two system calls then cost about a microsecond a
-    request. The objects only borrow the fds meinheld owns: ``release()`` detaches them.
+    (``127.0.0.1:8000`` when given sockets). With one listener bound to a given address
+    (the usual case under a process manager) that address is the connection's local
+    address, known once; a wildcard or several listeners leave only the connection to
+    ask, a system call per request. The client's address is meinheld's own (the build
+    recipe's fix 9 makes it right); a unix socket's clients get core's usual values.
     """
 
     def __init__(self, listeners: Sequence[Listener]) -> None:
-        self.unix_only = all(listener.is_unix for listener in listeners)
+        self.constant: dict[str, str] | None = None
         self.sockets: dict[int, _socket.socket] = {}
+        if all(listener.is_unix for listener in listeners):
+            self.constant = UNIX_ENVIRON
+        elif len(listeners) == 1:
+            host, port = listeners[0].sock.getsockname()[:2]
+            if host not in ("0.0.0.0", "::"):
+                self.constant = {"SERVER_NAME": host, "SERVER_PORT": str(port)}
 
     def fix(self, environ: dict[str, Any]) -> None:
-        if self.unix_only:
-            environ.update(UNIX_ENVIRON)
+        if self.constant is not None:
+            environ.update(self.constant)
             return
         fd = environ["meinheld.client"].get_fd()
         sock = self.sockets.get(fd)
         if sock is None:
             # AF_UNIX only sizes the address buffer (the largest, so nothing is cut short);
             # the addresses come back in the fd's own family, whatever the fd is serving.
+            # ``_socket``'s object, not ``socket``'s, which may be monkey-patched; it only
+            # borrows the fd meinheld owns (see ``release``).
             sock = self.sockets[fd] = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
         try:
-            peer = sock.getpeername()
             local = sock.getsockname()
         except OSError:  # the client is already gone: the response will go nowhere
             return
-        if type(peer) is not tuple:  # a unix socket's peer: a path, usually empty
+        if type(local) is not tuple:  # a unix listener next to TCP ones
             environ.update(UNIX_ENVIRON)
             return
-        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = peer[0], str(peer[1])
         environ["SERVER_NAME"], environ["SERVER_PORT"] = local[0], str(local[1])
 
     def release(self) -> None:
