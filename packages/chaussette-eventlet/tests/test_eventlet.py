@@ -15,7 +15,7 @@ import pytest
 
 from chaussette.backends.wsgiref import UNIX_REMOTE_ADDR
 from chaussette.testing import ServerProcess, UnixHTTPConnection, raw_exchange, request, start_server
-from chaussette.testing.client import connect, read_responses
+from chaussette.testing.client import connect, read_responses, tcp_and_unix_listeners
 
 HERE = str(Path(__file__).parent)
 TCP = ("--host", "127.0.0.1", "--port", "0")
@@ -242,18 +242,11 @@ def test_inherited_abstract_unix_fd() -> None:
 
 
 def test_several_listeners(tmp_path: Path) -> None:
-    path = str(tmp_path / "second.sock")
-    with socket.socket() as tcp, socket.socket(socket.AF_UNIX) as unix:
-        tcp.bind(("127.0.0.1", 0))
-        tcp.listen(16)
-        unix.bind(path)
-        unix.listen(16)
-        fds = [tcp.fileno(), unix.fileno()]
+    with tcp_and_unix_listeners(tmp_path) as (tcp, _, path, fds):
         with start("--fd", str(fds[0]), "--fd", str(fds[1]), pass_fds=fds, count=2) as server:
             assert get(tcp.getsockname(), "/environ")["REMOTE_ADDR"] == "127.0.0.1"
             assert unix_get(path, "/environ")["REMOTE_ADDR"] == UNIX_REMOTE_ADDR
             assert server.stop() == 0
-    os.unlink(path)
 
 
 # -- stopping -------------------------------------------------------------------------------

@@ -10,12 +10,11 @@ the build recipe, and ``test_valid_chunked_with_trailer_is_answered`` runs unmar
 from __future__ import annotations
 
 import signal
-import threading
 from typing import Any
 
 import pytest
 
-from chaussette.testing.client import request
+from chaussette.testing.client import Concurrently, request
 from chaussette.testing.hostile import AMBIGUOUS_FRAMING, MALFORMED_HEAD, HostileInputSuite
 from helpers import Gate, start
 
@@ -52,26 +51,13 @@ class TestMeinheldHostile(HostileInputSuite):
         patch: they would run one after the other. Here they wait on patched sockets
         (for the gate), so all 50 are in flight together when SIGTERM comes."""
         with Gate() as gate, start("--graceful-timeout", "30") as server:
-            results: list[Any] = []
-            lock = threading.Lock()
-
-            def call() -> None:
-                try:
-                    outcome: Any = request(server.tcp_address, path=f"/gate?port={gate.port}", timeout=30)
-                except Exception as exc:  # recorded for the assertion
-                    outcome = exc
-                with lock:
-                    results.append(outcome)
-
-            threads = [threading.Thread(target=call, daemon=True) for _ in range(50)]
-            for thread in threads:
-                thread.start()
+            calls = Concurrently(50, lambda: request(server.tcp_address, path=f"/gate?port={gate.port}",
+                                                     timeout=30))
             gate.wait_for(50)
             server.signal(signal.SIGTERM)
             server.wait_for("stopping", timeout=10)
             gate.release()
-            for thread in threads:
-                thread.join(40)
+            outcomes = calls.outcomes(40)
             assert server.wait(40) == 0
-            assert [r if isinstance(r, Exception) else (r[0], r[2]) for r in results] == \
+            assert [r if isinstance(r, Exception) else (r[0], r[2]) for r in outcomes] == \
                 [(200, b"released")] * 50

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from chaussette.testing.client import UnixHTTPConnection, connect, raw_exchange, read_responses, request
+from chaussette.testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses, request,
+                                      tcp_and_unix_listeners)
 from helpers import run_chaussette, start
 
 
@@ -138,13 +139,7 @@ def test_ipv6_environ() -> None:
 
 
 def test_several_listeners_tcp_and_unix(tmp_path: Any) -> None:
-    path = str(tmp_path / "second.sock")
-    with socket.socket() as tcp, socket.socket(socket.AF_UNIX) as unix:
-        tcp.bind(("127.0.0.1", 0))
-        tcp.listen(16)
-        unix.bind(path)
-        unix.listen(16)
-        fds = [tcp.fileno(), unix.fileno()]
+    with tcp_and_unix_listeners(tmp_path) as (tcp, unix, path, fds):
         with start("--fd", str(fds[0]), "--fd", str(fds[1]), pass_fds=fds, count=2) as server:
             assert _info(tcp.getsockname())["REMOTE_ADDR"] == "127.0.0.1"
             # meinheld set TCP_DEFER_ACCEPT on the shared socket; the backend took it off.

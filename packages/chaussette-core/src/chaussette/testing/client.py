@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
 import socket
+import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 TIMEOUT = 10.0
 
@@ -114,3 +118,49 @@ def read_responses(sock: socket.socket, methods: list) -> list:
         return [read_response(stream, method) for method in methods]
     finally:
         stream.close()
+
+
+@contextlib.contextmanager
+def tcp_and_unix_listeners(directory: Path) -> Iterator[tuple[socket.socket, socket.socket, str, list[int]]]:
+    """A TCP listener on 127.0.0.1 and a unix one in ``directory``, as a process manager
+    would hand them to a server: yields both sockets, the unix path and both fds (for
+    ``--fd`` and ``pass_fds``). Both are closed, and the socket file removed, afterwards."""
+    path = str(directory / "second.sock")
+    with socket.socket() as tcp, socket.socket(socket.AF_UNIX) as unix:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen(16)
+        unix.bind(path)
+        unix.listen(16)
+        try:
+            yield tcp, unix, path, [tcp.fileno(), unix.fileno()]
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+class Concurrently:
+    """``count`` calls of ``call`` in threads at once; ``outcomes()`` gives what each
+    returned, or the exception it raised, once all have ended."""
+
+    def __init__(self, count: int, call: Callable[[], Any]) -> None:
+        self.results: list[Any] = []
+        self._lock = threading.Lock()
+        self._call = call
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(count)]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        try:
+            outcome = self._call()
+        except Exception as exc:  # recorded for the caller's assertion
+            outcome = exc
+        with self._lock:
+            self.results.append(outcome)
+
+    def outcomes(self, timeout: float = 40) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            return list(self.results)

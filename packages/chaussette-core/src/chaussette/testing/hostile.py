@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import threading
 import time
 from typing import Any, ClassVar, Sequence
 
 import pytest
 
-from chaussette.testing.client import connect, raw_exchange, request
+from chaussette.testing.client import Concurrently, connect, raw_exchange, request
 from chaussette.testing.process import ServerProcess, start_server
 
 APP = "chaussette.testing.apps.app"
@@ -139,26 +138,12 @@ class HostileInputSuite:
 
     def test_sigterm_under_load_loses_nothing(self) -> None:
         with self.start("--graceful-timeout", "30") as server:
-            results: list[Any] = []
-            lock = threading.Lock()
-
-            def call() -> None:
-                try:
-                    outcome: Any = request(server.tcp_address, path="/slow?seconds=1", timeout=30)[0]
-                except Exception as exc:  # recorded for the assertion
-                    outcome = exc
-                with lock:
-                    results.append(outcome)
-
-            threads = [threading.Thread(target=call, daemon=True) for _ in range(50)]
-            for thread in threads:
-                thread.start()
+            calls = Concurrently(50, lambda: request(server.tcp_address, path="/slow?seconds=1", timeout=30)[0])
             deadline = time.monotonic() + 20
             while server.output.count("slow request started") < 50 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert server.output.count("slow request started") == 50, "not all 50 requests reached the app"
             server.signal(signal.SIGTERM)
-            for thread in threads:
-                thread.join(40)
+            outcomes = calls.outcomes(40)
             assert server.wait(40) == 0
-            assert results == [200] * 50
+            assert outcomes == [200] * 50
