@@ -40,12 +40,19 @@ def ensure_wrk() -> None:
         raise SystemExit("bench: apt-get install wrk failed")
 
 
-def _installer() -> list[str]:
-    """uv (Hatch exposes it as $HATCH_UV) or this interpreter's pip."""
+def _installer(wheels: Path) -> list[str]:
+    """uv (Hatch exposes it as $HATCH_UV) or this interpreter's pip, taking what ``wheels``
+    holds from there even over an installed version that satisfies the requirement: an
+    environment kept from an earlier run would otherwise measure an older build of the
+    same version (``1.0.2+chaussette.1`` where the recipe now makes a later build)."""
+    links = ["--find-links", str(wheels)] if wheels.is_dir() else []
+    names = sorted({path.name.split("-", 1)[0] for path in wheels.glob("*.whl")}) if links else []
     uv = os.environ.get("HATCH_UV") or shutil.which("uv")
     if uv:
-        return [uv, "pip", "install", "--quiet", "--python", sys.executable]
-    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        return [uv, "pip", "install", "--quiet", "--python", sys.executable, *links,
+                *(f"--upgrade-package={name}" for name in names)]
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *links,
+            *(["--upgrade", "--upgrade-strategy", "only-if-needed", *names] if names else [])]
 
 
 def _base_python() -> str:
@@ -81,8 +88,7 @@ def install_backend_packages(root: Path, wheels: Path) -> dict[str, str]:
         if problem:
             skipped[package.name] = problem
             continue
-        links = ["--find-links", str(wheels)] if wheels.is_dir() else []
-        proc = subprocess.run([*_installer(), *links, "--editable", str(package)], cwd=root,
+        proc = subprocess.run([*_installer(wheels), "--editable", str(package)], cwd=root,
                               capture_output=True, text=True)
         if proc.returncode:
             lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]

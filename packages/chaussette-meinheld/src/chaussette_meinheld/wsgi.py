@@ -145,9 +145,15 @@ class Application:
     def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener]) -> None:
         self.app = app
         self.environ = Environ(listeners)
+        self.constant = self.environ.constant
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        self.environ.fix(environ)
+        # Every line here is paid on every request (~2 µs in all, against ~27 µs for a whole
+        # hello-world request in meinheld): the common cases go first and stay inline.
+        if self.constant is not None:
+            environ.update(self.constant)
+        else:
+            self.environ.fix(environ)
         exchange = Exchange()
         result = self.app(environ, exchange.start_response)
         try:
@@ -178,7 +184,7 @@ def _first_look(result: Any, exchange: Exchange) -> Any:
     costs nothing; [] if there is no body at all. Iterating a generator to its first
     non-empty chunk is what makes a lazy application call start_response."""
     if not exchange.written:
-        if isinstance(result, (list, tuple)):
+        if type(result) is list or isinstance(result, tuple):
             return result if all(result) else [chunk for chunk in result if chunk]
         if _is_file_wrapper(result):  # meinheld sends it with sendfile()
             return result
@@ -209,7 +215,9 @@ def _checked(exchange: Exchange) -> tuple[str, Sequence[tuple[str, str]]]:
     if status is None:
         raise AssertionError("the application returned without calling start_response")
     text = status + "".join([name + value for name, value in headers])  # one scan, not 2n+1
-    if "\r" in text or "\n" in text or "\0" in text:
+    # isprintable(): one C scan, true for nearly every response; CR, LF and NUL are not
+    # printable, and neither are a tab or some latin-1 characters, which are allowed.
+    if not text.isprintable() and ("\r" in text or "\n" in text or "\0" in text):
         for name, value in headers:
             if _unsafe(name) or _unsafe(value):
                 raise ValueError(f"invalid response header {name!r}: {value!r}")
