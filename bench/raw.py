@@ -162,6 +162,13 @@ def run_meinheld_defaults(app: str, host: str, port: int) -> None:
     _meinheld(app, host, port, keep_alive=0)
 
 
+def run_bjoern(app: str, host: str, port: int) -> None:
+    """bjoern on a socket bound here, as chaussette hands it one (keep-alive is bjoern's own)."""
+    import bjoern
+
+    bjoern.server_run(listen(host, port), load(app))
+
+
 RUNNERS: dict[str, Callable[[str, str, int], None]] = {
     "wsgiref": run_wsgiref,
     "stdlib-wsgiref": run_stdlib_wsgiref,
@@ -171,6 +178,7 @@ RUNNERS: dict[str, Callable[[str, str, int], None]] = {
     "eventlet": run_eventlet,
     "meinheld": run_meinheld,
     "meinheld-defaults": run_meinheld_defaults,
+    "bjoern": run_bjoern,
 }
 
 

@@ -37,11 +37,19 @@ ensure_hatch() {
   export UV_SYSTEM_CERTS=1
 }
 
+# Debian packages that tests drive or builds need, installed (as root) when missing:
+# systemd-socket-activate for the socket-activation tests, libev's headers to build bjoern.
 ensure_system_tools() {
-  if ! command -v systemd-socket-activate >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing systemd-socket-activate (Debian package systemd)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null \
-      || echo "could not install systemd; the socket-activation tests will say so and skip" >&2
+  local missing=()
+  command -v systemd-socket-activate >/dev/null 2>&1 || missing+=(systemd)
+  [ -f /usr/include/ev.h ] || missing+=(libev-dev)
+  [ ${#missing[@]} -gt 0 ] || return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || echo "could not install ${missing[*]}; the tests that need them will say so" >&2
+  else
+    echo "missing Debian packages: ${missing[*]} (not root: install them to run every test)" >&2
   fi
 }
 

@@ -98,6 +98,8 @@ SERVERS = (
     _chaussette("meinheld", io_concurrency=1),  # meinheld patches sockets, not time.sleep
     _raw("meinheld", "meinheld", ("meinheld",)),
     _raw("meinheld-defaults", "meinheld", ("meinheld",)),
+    _chaussette("bjoern", io_concurrency=1),  # bjoern patches nothing: one request at a time
+    _raw("bjoern", "bjoern", ("bjoern",)),
     _gunicorn("sync", ("--worker-class", "sync"), io_concurrency=1),
     _gunicorn("gthread", ("--worker-class", "gthread", "--threads", "4"), io_concurrency=4),
     _gunicorn("gevent", ("--worker-class", "gevent"), ("gevent",)),

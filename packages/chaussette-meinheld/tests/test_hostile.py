@@ -10,12 +10,9 @@ the build recipe, and ``test_valid_chunked_with_trailer_is_answered`` runs unmar
 from __future__ import annotations
 
 import signal
-from typing import Any
-
-import pytest
 
 from chaussette.testing.client import Concurrently, request
-from chaussette.testing.hostile import AMBIGUOUS_FRAMING, MALFORMED_HEAD, HostileInputSuite
+from chaussette.testing.hostile import HostileInputSuite
 from helpers import Gate, start
 
 #: case -> what meinheld does instead of answering one 400 and closing.
@@ -30,21 +27,9 @@ ACCEPTED_BY_MEINHELD = {
 }
 
 
-def _cases(table: dict[str, bytes]) -> list[Any]:
-    return [pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=ACCEPTED_BY_MEINHELD[case]))
-            if case in ACCEPTED_BY_MEINHELD else case for case in sorted(table)]
-
-
 class TestMeinheldHostile(HostileInputSuite):
     backend = "meinheld"
-
-    @pytest.mark.parametrize("case", _cases(AMBIGUOUS_FRAMING))
-    def test_ambiguous_framing_is_refused(self, server: Any, case: str) -> None:
-        super().test_ambiguous_framing_is_refused(server, case)
-
-    @pytest.mark.parametrize("case", _cases(MALFORMED_HEAD))
-    def test_malformed_head_is_refused(self, server: Any, case: str) -> None:
-        super().test_malformed_head_is_refused(server, case)
+    accepted = ACCEPTED_BY_MEINHELD
 
     def test_sigterm_under_load_loses_nothing(self) -> None:
         """Core's version holds 50 requests in ``time.sleep``, which meinheld does not

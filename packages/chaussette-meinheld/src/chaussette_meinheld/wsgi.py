@@ -28,12 +28,9 @@ from __future__ import annotations
 import _socket
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from chaussette.backends.wsgiref import UNIX_REMOTE_ADDR
+from chaussette.backends.wsgiref import UNIX_ENVIRON
 from chaussette.sockets import Listener
 
-#: What a request on a unix socket gets, as with the other backends.
-UNIX_ENVIRON = {"REMOTE_ADDR": UNIX_REMOTE_ADDR, "REMOTE_PORT": "", "SERVER_NAME": "localhost",
-                "SERVER_PORT": "0"}
 BODYLESS_CODES = ("204", "304")
 
 

@@ -30,6 +30,10 @@ from chaussette.sockets import Listener
 IO_TIMEOUT = 60.0  # per read/write once a request has started
 DRAIN_LIMIT = 1 << 16  # unread request body we still read to keep the connection alive
 UNIX_REMOTE_ADDR = "127.0.0.1"  # AF_UNIX peers have no address; apps expect an IP here
+#: The connection part of the environ of a request on a unix socket, for backends whose
+#: library fills it in itself (wrongly): AF_UNIX has no IP address or port to give.
+UNIX_ENVIRON = {"REMOTE_ADDR": UNIX_REMOTE_ADDR, "REMOTE_PORT": "", "SERVER_NAME": "localhost",
+                "SERVER_PORT": "0"}
 BODYLESS_STATUSES = frozenset((204, 304))
 
 

@@ -75,6 +75,10 @@ class HostileInputSuite:
     #: Extra arguments a backend needs to hold 300 slow connections (threaded backends).
     slowloris_args: ClassVar[Sequence[str]] = ()
     slowloris_connections: ClassVar[int] = 300
+    #: Framing cases (names in AMBIGUOUS_FRAMING and MALFORMED_HEAD) the backend's own
+    #: parser accepts and the backend cannot refuse, with why: they run as strict xfails,
+    #: so a library that starts refusing one fails its test until the entry goes.
+    accepted: ClassVar[dict[str, str]] = {}
 
     def start(self, *args: str, **kwargs: Any) -> ServerProcess:
         return start_server("--backend", self.backend, *self.server_args, "--host", "127.0.0.1",
@@ -94,11 +98,18 @@ class HostileInputSuite:
         assert b"smuggled" not in data
         assert request(server.tcp_address)[0] == 200, "the server must keep serving"
 
-    @pytest.mark.parametrize("case", sorted(AMBIGUOUS_FRAMING))
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """The cases of the two framing tables, those in ``accepted`` as strict xfails."""
+        table = {"test_ambiguous_framing_is_refused": AMBIGUOUS_FRAMING,
+                 "test_malformed_head_is_refused": MALFORMED_HEAD}.get(metafunc.function.__name__)
+        if table is not None:
+            metafunc.parametrize("case", [
+                pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=self.accepted[case]))
+                if case in self.accepted else case for case in sorted(table)])
+
     def test_ambiguous_framing_is_refused(self, server: ServerProcess, case: str) -> None:
         self.assert_refused(server, AMBIGUOUS_FRAMING[case])
 
-    @pytest.mark.parametrize("case", sorted(MALFORMED_HEAD))
     def test_malformed_head_is_refused(self, server: ServerProcess, case: str) -> None:
         self.assert_refused(server, MALFORMED_HEAD[case])
 

@@ -1,0 +1,65 @@
+"""The ``bjoern`` backend: bjoern's single-threaded libev loop on core's socket.
+
+This module only declares the backend and refuses what bjoern cannot honour: importing
+it must stay cheap, so bjoern itself is imported in ``check()`` and ``serve()`` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from chaussette.backends import Backend, Capabilities, require
+from chaussette.errors import BackendError
+from chaussette.lifecycle import Lifecycle
+from chaussette.sockets import Listener
+
+INSTALL = "chaussette-bjoern (building bjoern needs the libev headers: apt-get install libev-dev)"
+
+#: Core options bjoern has no knob for: refused when given, never ignored.
+UNSUPPORTED = {
+    "keep_alive": "bjoern keeps a connection open for as long as the client wants (it has no "
+                  "idle timeout and cannot turn keep-alive off)",
+    "limit_request_line": "bjoern's request-line limit is compiled in",
+    "limit_request_fields": "bjoern's header limits are compiled in",
+    "limit_request_field_size": "bjoern's header limits are compiled in",
+}
+
+
+class BjoernBackend(Backend):
+    name = "bjoern"
+    summary = "bjoern: single-threaded C server on libev, one request at a time per process"
+    capabilities = Capabilities(unix_sockets=True, spawn=False, graceful_stop=True)
+
+    def check(self) -> None:
+        """Refuse options bjoern cannot honour, and a bjoern the stop cannot drive."""
+        for name, why in UNSUPPORTED.items():
+            if self.config.is_set(name):
+                raise BackendError(f"the bjoern backend cannot honour --{name.replace('_', '-')}: "
+                                   f"{why}; remove the option or use another backend")
+        if len(self.config.fd) > 1:
+            raise BackendError(_one_socket(len(self.config.fd)))
+        self._libev()
+
+    def _libev(self) -> Any:
+        from chaussette_bjoern.libev import libev_of
+
+        require("bjoern", INSTALL)
+        extension = require("_bjoern", INSTALL)
+        libev = libev_of(extension)
+        if libev is None:
+            raise BackendError(f"this bjoern ({extension.__file__}) does not expose libev's "
+                               "ev_feed_signal, which its graceful stop needs; install the "
+                               f"official bjoern distribution: pip install {INSTALL}")
+        return libev
+
+    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
+        if len(listeners) != 1:
+            raise BackendError(_one_socket(len(listeners)))
+        from chaussette_bjoern.server import BjoernLoop
+
+        BjoernLoop(require("bjoern", INSTALL), self._libev(), app, listeners[0], self.log).run(lifecycle)
+
+
+def _one_socket(count: int) -> str:
+    return (f"the bjoern backend serves a single socket and was given {count}: bjoern's "
+            "server_run() takes one; run one chaussette per socket, or use another backend")
