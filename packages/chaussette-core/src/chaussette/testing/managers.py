@@ -34,7 +34,7 @@ import pytest
 
 import chaussette
 from chaussette.settings import CORE_SETTINGS
-from chaussette.testing.client import request
+from chaussette.testing.client import Concurrently, request
 from chaussette.testing.process import free_port
 
 EXAMPLE_PORT = "8080"
@@ -536,17 +536,22 @@ class ProcessManagerSuite:
     def _distinct_pids(self, address: Any, wanted: int = 2, attempts: int = 200) -> set[int]:
         """Quick requests on fresh connections until ``wanted`` workers have answered.
 
-        A loop whose listener is registered with EPOLLEXCLUSIVE (meinheld's) is woken alone,
-        and the kernel may pick the same idle worker every time. After a few tries a slow
-        request keeps whichever worker takes it busy, and the next ones go to the others:
-        the point is that several processes serve the socket, not how the kernel spreads
-        connections among idle ones."""
+        The kernel may hand every connection of a slow, sequential client to the same idle
+        worker: a loop whose listener has EPOLLEXCLUSIVE (meinheld's) is woken alone, and
+        among loops woken together the one already running tends to win the accept. So
+        after a few tries, a slow request keeps its worker busy (blocking a loop that does
+        not patch ``time.sleep``) and bursts of concurrent connections race the workers
+        woken together. The point is that several processes serve the socket, not how the
+        kernel spreads connections among idle ones."""
         pids: set[int] = set()
         busy: InFlight | None = None
         for attempt in range(attempts):
-            if attempt == 20 and busy is None:
-                busy = InFlight(address, self.slow_seconds)
-                time.sleep(0.2)  # let a worker take it before the next connection comes
+            if attempt >= 20:
+                if busy is None:
+                    busy = InFlight(address, self.slow_seconds)
+                    time.sleep(0.2)  # let a worker take it before the next connections come
+                burst = Concurrently(self.clients, lambda: get(address)).outcomes(REQUEST_TIMEOUT + 5)
+                pids.update(outcome.pid for outcome in burst if isinstance(outcome, Outcome) and outcome.pid)
             outcome = get(address)
             assert outcome.pid is not None, outcome.error
             pids.add(outcome.pid)
