@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from chaussette.testing.client import UnixHTTPConnection, connect, read_responses, request, tcp_and_unix_listeners
+from chaussette.testing.client import (UnixHTTPConnection, connect, read_responses, receive_until, request,
+                                      tcp_and_unix_listeners)
 from chaussette.testing.process import ServerProcess, start_server
 
 HERE = Path(__file__).resolve().parent
@@ -147,11 +148,7 @@ def _closing_response(sock: socket.socket) -> bytes:
     """A request on a kept-alive connection after the stop: the response tells the client
     to close, before the ``Connection: Keep-Alive`` bjoern adds anyway."""
     sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = b""
-    while not data.endswith(b"hello world"):
-        chunk = sock.recv(65536)
-        assert chunk, data
-        data += chunk
+    data = receive_until(sock, b"hello world")
     head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
     connection = [line for line in head if line.lower().startswith(b"connection:")]
     assert connection == [b"Connection: close", b"Connection: Keep-Alive"], head

@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 from chaussette.backends.wsgiref import UNIX_REMOTE_ADDR
-from chaussette.testing.client import UnixHTTPConnection, connect, raw_exchange, request
+from chaussette.testing.client import UnixHTTPConnection, connect, raw_exchange, receive_until, request
 from helpers import ANSWER_TIMEOUT, HERE, closed_by_server, get, start
 
 COMMON_LOG_LINE = re.compile(r'^127\.0\.0\.1 - - \[[^\]]+\] "GET /echo\?x=1 HTTP/1\.1" 200 \d+$')
@@ -108,11 +108,7 @@ def test_head_of_a_file_wrapper_response_has_no_body() -> None:
         with connect(server.tcp_address, timeout=ANSWER_TIMEOUT) as sock:
             head = get(sock, "/file")
             sock.sendall(b"HEAD /file HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            rest = b""
-            while not rest.endswith(b"hello world"):
-                chunk = sock.recv(65536)
-                assert chunk, rest
-                rest += chunk
+            rest = receive_until(sock, b"hello world")
     assert head.body == content
     head_response, _, after = rest.partition(b"\r\n\r\n")
     assert f"Content-Length: {len(content)}".encode() in head_response

@@ -164,3 +164,14 @@ class Concurrently:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             return list(self.results)
+
+
+def receive_until(sock: socket.socket, suffix: bytes) -> bytes:
+    """Everything ``sock`` sends up to and including ``suffix`` at the end of what was read:
+    the responses a test sent several requests for, up to the last one's known body."""
+    data = b""
+    while not data.endswith(suffix):
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before {suffix!r}: {data[-300:]!r}"
+        data += chunk
+    return data
