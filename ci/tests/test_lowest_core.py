@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Callable
 
@@ -22,25 +21,21 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from test_distribution import backend_packages, fresh_venv
+from test_distribution import _project, backend_packages, fresh_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 LOWEST_PYTHON = "3.10"
 
 
-def project(distribution: str) -> dict:
-    return tomllib.loads((ROOT / "packages" / distribution / "pyproject.toml").read_text())["project"]
-
-
 def with_extras(distribution: str) -> str:
     """The distribution with all its extras: its conformance tests cover every backend it
     registers (gevent's websocket flavours need theirs)."""
-    extras = sorted(project(distribution).get("optional-dependencies", {}))
+    extras = sorted(_project(distribution).get("optional-dependencies", {}))
     return f"{distribution}[{','.join(extras)}]" if extras else distribution
 
 
 def lowest_core(distribution: str) -> Version:
-    for text in project(distribution)["dependencies"]:
+    for text in _project(distribution)["dependencies"]:
         requirement = Requirement(text)
         if requirement.name == "chaussette-core":
             floors = [Version(spec.version) for spec in requirement.specifier
