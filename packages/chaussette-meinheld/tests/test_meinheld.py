@@ -23,13 +23,45 @@ def _info(address: Any) -> dict:
 
 # -- options ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("option", ["--limit-request-line", "--limit-request-fields",
-                                    "--limit-request-field-size"])
-def test_core_limits_meinheld_cannot_set_are_refused(option: str) -> None:
-    done = run_chaussette("--backend", "meinheld", option, "100", "--port", "0")
-    assert done.returncode == 1
-    assert f"cannot honour {option}" in done.stderr and "compiled into meinheld" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+def _status(data: bytes) -> int:
+    return int(data.split(b" ", 2)[1])
+
+
+def _get(target: str = "/", fields: int = 1, value_size: int = 1) -> bytes:
+    """A GET with ``fields`` header fields (Host among them), each value ``value_size`` long."""
+    lines = [b"Host: " + b"h" * value_size] + [b"X-F%d: " % n + b"v" * value_size
+                                                for n in range(1, fields)]
+    return b"GET " + target.encode() + b" HTTP/1.1\r\n" + b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def _target(size: int) -> str:
+    """A request target of ``size`` bytes the test application answers 200."""
+    return "/?q=" + "a" * (size - 4)
+
+
+def test_core_limits() -> None:
+    """Our build takes core's limits (recipe fix 12): the request line's bounds the target."""
+    args = ("--limit-request-line", "100", "--limit-request-fields", "5", "--limit-request-field-size", "50")
+    with start(*args, app="chaussette.testing.apps.app") as server:
+        address = server.tcp_address
+        assert _status(raw_exchange(address, _get(_target(100)))) == 200
+        assert _status(raw_exchange(address, _get(_target(101)))) == 414
+        assert _status(raw_exchange(address, _get(fields=5))) == 200
+        assert _status(raw_exchange(address, _get(fields=6))) == 431
+        assert _status(raw_exchange(address, _get(fields=3, value_size=50))) == 200
+        assert _status(raw_exchange(address, _get(fields=3, value_size=51))) == 431
+
+
+def test_core_limit_defaults() -> None:
+    """Core's defaults (8190 bytes, 100 fields), not meinheld's own (8192, 128)."""
+    with start(app="chaussette.testing.apps.app") as server:
+        address = server.tcp_address
+        assert _status(raw_exchange(address, _get(_target(8190)))) == 200
+        assert _status(raw_exchange(address, _get(_target(8191)))) == 414
+        assert _status(raw_exchange(address, _get(fields=100))) == 200
+        assert _status(raw_exchange(address, _get(fields=101))) == 431
+        assert _status(raw_exchange(address, _get(value_size=8190))) == 200
+        assert _status(raw_exchange(address, _get(value_size=8191))) == 431
 
 
 def test_keep_alive_beyond_meinheld_timers_is_refused() -> None:

@@ -36,22 +36,25 @@ class Lifecycle:
         # Marked before logging: a second signal can run its handler inside this one (at
         # any bytecode, e.g. in the log call) and must then count as the second.
         self.stopping = True
-        self.log.info("%s received: stopping, in-flight requests have %ss to finish",
-                      name, _seconds(self.graceful_timeout))
-        self._begin_stop()
+        self._begin_stop(name)
 
     def stop(self) -> None:
         if self.stopping:
             return
         self.stopping = True
-        self._begin_stop()
+        self._begin_stop(None)
 
-    def _begin_stop(self) -> None:
+    def _begin_stop(self, signal_name: str | None) -> None:
         if self.graceful_timeout > 0:
             signal.signal(signal.SIGALRM, self._timed_out)
             signal.setitimer(signal.ITIMER_REAL, self.graceful_timeout)
         if self._on_stop is not None:
             self._on_stop()
+        # Logged once the backend has stopped accepting, so whoever reads "stopping"
+        # (an operator, a test) knows a new connection will not be served.
+        if signal_name is not None:
+            self.log.info("%s received: stopping, in-flight requests have %ss to finish",
+                          signal_name, _seconds(self.graceful_timeout))
         if self.graceful_timeout <= 0:
             raise ForcedExit(0)
 

@@ -16,14 +16,11 @@ from chaussette.lifecycle import Lifecycle
 from chaussette.settings import Setting, positive_int
 from chaussette.sockets import Listener
 
-#: meinheld's parser limits are compile-time constants (request.h, http_parser.h): path and
-#: query string 8192 bytes each, 128 header fields, 8192 bytes per field value, 80 KiB for
-#: the whole head; beyond them, 400. Core's limit options are refused, never ignored.
-UNSUPPORTED = {
-    "limit_request_line": "meinheld accepts a path and a query string of up to 8192 bytes each",
-    "limit_request_fields": "meinheld accepts up to 128 header fields",
-    "limit_request_field_size": "meinheld accepts header values of up to 8192 bytes",
-}
+#: Core's limit options. Our build (recipe fix 12) takes them: the request line's limit
+#: bounds the request target, the field limit a field's name and its value each (meinheld
+#: stores them apart). In any other meinheld they are compile-time constants, and an
+#: option set is refused rather than ignored.
+LIMITS = ("limit_request_line", "limit_request_fields", "limit_request_field_size")
 #: picoev's timer wheel has 128 one-second slots: a longer timeout silently fires at ~127 s.
 MAX_TIMEOUT = 127
 #: meinheld's own defaults, kept.
@@ -56,11 +53,6 @@ class MeinheldBackend(Backend):
     def check(self) -> None:
         """Refuse core options meinheld cannot honour, and a meinheld build that cannot work
         (see ``chaussette_meinheld.abi``): it would fail on the first request instead."""
-        for name, why in UNSUPPORTED.items():
-            if self.config.is_set(name):
-                raise BackendError(f"the meinheld backend cannot honour --{name.replace('_', '-')}: "
-                                   f"{why}, a limit compiled into meinheld; remove the option "
-                                   "or use another backend")
         if self.config.keep_alive > MAX_TIMEOUT:
             raise BackendError(f"--keep-alive {self.config.keep_alive:g} is too long for meinheld, "
                                f"whose timers go up to {MAX_TIMEOUT} seconds; use at most {MAX_TIMEOUT}")
@@ -72,6 +64,15 @@ class MeinheldBackend(Backend):
         if verdict.probed:
             self.log.info("meinheld %s is not chaussette's build, but its self-test passed",
                           verdict.meinheld)
+        from meinheld import server
+
+        if not hasattr(server, "set_request_limits"):
+            for name in LIMITS:
+                if self.config.is_set(name):
+                    raise BackendError(f"meinheld {verdict.meinheld} cannot honour "
+                                       f"--{name.replace('_', '-')}: its limits are compiled in; "
+                                       "remove the option, or get chaussette's build "
+                                       "(1.0.2+chaussette.6 or later: see the chaussette-meinheld README)")
 
     def patch(self) -> None:
         """meinheld only patches ``socket`` (not ``time``, ``select``, ``threading``...)."""
@@ -92,5 +93,6 @@ class MeinheldBackend(Backend):
             max_content_length=self.config.meinheld_max_content_length,
             client_body_buffer_size=self.config.meinheld_client_body_buffer_size,
             max_fd=fd_table(self.config.meinheld_max_fd, MAX_FD, self.log),
+            request_limits=tuple(getattr(self.config, name) for name in LIMITS),
         )
         loop.run(lifecycle)

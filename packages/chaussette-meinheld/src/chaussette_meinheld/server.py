@@ -71,7 +71,7 @@ class MeinheldLoop:
 
     def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], log: logging.Logger, *,
                  keep_alive: int, max_content_length: int, client_body_buffer_size: int,
-                 max_fd: int) -> None:
+                 max_fd: int, request_limits: tuple[int, int, int]) -> None:
         self.app = Application(app, listeners)
         self.listeners = listeners
         self.log = log
@@ -79,6 +79,7 @@ class MeinheldLoop:
         self.max_content_length = max_content_length
         self.client_body_buffer_size = client_body_buffer_size
         self.max_fd = max_fd
+        self.request_limits = request_limits
         self.started = threading.Event()
         self.stopping = False
         self.failure: BaseException | None = None
@@ -144,6 +145,8 @@ class MeinheldLoop:
             server.set_max_content_length(self.max_content_length)
             server.set_client_body_buffer_size(self.client_body_buffer_size)
             server.set_picoev_max_fd(self.max_fd)
+            if hasattr(server, "set_request_limits"):  # our build; check() refused the rest
+                server.set_request_limits(*self.request_limits)
             server.set_listen_socket(list(self.fds))
             server.spawn(self._stopper)
             server.run(self.app, 1)  # 1: silent, no KeyboardInterrupt of its own
