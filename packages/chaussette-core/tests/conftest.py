@@ -11,11 +11,9 @@ import re
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import pytest
 
@@ -65,19 +63,7 @@ class CommandProcess(ServerProcess):
     def __init__(self, command: Sequence[str], pass_fds: Sequence[int] = (), env: dict | None = None,
                  cwd: Any = None) -> None:
         self.args = list(command)
-        full_env = dict(os.environ if env is None else env)
-        full_env.setdefault("PYTHONUNBUFFERED", "1")
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, pass_fds=tuple(pass_fds), env=full_env,
-                                     cwd=cwd)
-        self._lines: list[str] = []
-        self._out: list[str] = []
-        self._changed = threading.Condition()
-        self._readers = [threading.Thread(target=self._pump, args=(self.proc.stderr, self._lines), daemon=True),
-                         threading.Thread(target=self._pump, args=(self.proc.stdout, self._out), daemon=True)]
-        for reader in self._readers:
-            reader.start()
-        self.addresses = []
+        self._spawn(self.args, pass_fds, env, cwd)
 
 
 def stop_cleanly(server: ServerProcess, timeout: float = 30.0) -> None:
@@ -105,18 +91,6 @@ def write_module(directory: Path, name: str, source: str) -> Path:
     path = directory / f"{name}.py"
     path.write_text(textwrap.dedent(source))
     return path
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def read_text(path: Path) -> str:

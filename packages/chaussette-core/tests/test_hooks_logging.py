@@ -11,7 +11,8 @@ import pytest
 
 from chaussette.testing import ServerProcess, free_port, request, start_server
 from chaussette.testing.client import connect
-from conftest import env_with, read_text, stop_cleanly, wait_until, write_module
+from chaussette.testing.managers import wait_until
+from conftest import env_with, read_text, stop_cleanly, write_module
 
 APP = "chaussette.testing.apps.app"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from chaussette.testing import free_port, request, start_server
-from conftest import CommandProcess, stop_cleanly, wait_until, write_module
+from chaussette.testing.managers import wait_until
+from conftest import CommandProcess, stop_cleanly, write_module
 
 ACTIVATE = "/usr/bin/systemd-socket-activate"
 

@@ -126,7 +126,7 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "a condition",
                context: Callable[[], str] = lambda: "") -> Any:
     """Poll ``predicate`` until it returns something true; fail with ``context()`` if it never does."""
     deadline = time.monotonic() + timeout

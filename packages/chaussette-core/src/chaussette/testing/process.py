@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 SERVING = re.compile(r"Serving on (\S+)")
 START_TIMEOUT = 30.0
@@ -26,11 +26,16 @@ class ServerProcess:
     def __init__(self, args: Sequence[str], pass_fds: Sequence[int] = (), env: dict | None = None,
                  cwd: str | None = None, python: str = sys.executable) -> None:
         self.args = list(args)
+        self._spawn([python, "-m", "chaussette", *self.args], pass_fds, env, cwd)
+
+    def _spawn(self, command: Sequence[str], pass_fds: Sequence[int], env: dict | None,
+               cwd: Any) -> None:
+        """Start ``command`` with its output captured line by line, stdin closed."""
         full_env = dict(os.environ if env is None else env)
         full_env.setdefault("PYTHONUNBUFFERED", "1")
-        self.proc = subprocess.Popen([python, "-m", "chaussette", *self.args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     pass_fds=tuple(pass_fds), env=full_env, cwd=cwd)
+        self.proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, pass_fds=tuple(pass_fds), env=full_env,
+                                     cwd=cwd)
         self._lines: list[str] = []
         self._out: list[str] = []
         self._changed = threading.Condition()
