@@ -31,6 +31,10 @@ from typing import Callable
 
 # Asked of the target interpreter: the wheel tag setuptools' bdist_wheel
 # gives a CPython extension build (cpXY-cpXY[t]-platform).
+#: Added to a patched extension's compile args: a C-API function that disappears in a
+#: future Python must break the build, not truncate a pointer at run time.
+STRICT_CFLAGS = ["-Werror=implicit-function-declaration", "-Werror=int-conversion"]
+
 TAG_PROBE = r'''
 import sys, sysconfig
 if sys.version_info < (3, 8):

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from chaussette.testing.client import (UnixHTTPConnection, connect, read_responses, receive_until, request,
-                                      tcp_and_unix_listeners)
+from chaussette.testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses,
+                                      receive_until, request, tcp_and_unix_listeners)
 from chaussette.testing.process import ServerProcess, start_server
 
 HERE = Path(__file__).resolve().parent
+ECHO = "chaussette.testing.apps.app"
 
 
 def start(*args: str, app: str = "bjoern_apps.app", **kwargs: Any) -> ServerProcess:
@@ -79,13 +80,15 @@ def test_ipv6_listener_address() -> None:
     assert (info["SERVER_NAME"], info["SERVER_PORT"]) == ("::1", str(server.tcp_address[1]))
 
 
-@pytest.mark.xfail(strict=True, reason="bjoern reads client addresses as IPv4: an IPv6 client's "
-                   "REMOTE_ADDR is 0.0.0.0")
-def test_ipv6_client_address() -> None:
-    if not socket.has_ipv6:
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_client_address_and_port(host: str) -> None:
+    """Stock bjoern read every peer as IPv4 (an IPv6 client got garbage) and gave no port."""
+    if ":" in host and not socket.has_ipv6:
         pytest.skip("this machine has no IPv6 loopback")
-    with start("--host", "::1", "--port", "0") as server:
-        assert _info(server.tcp_address)["REMOTE_ADDR"] == "::1"
+    with start("--host", host, "--port", "0") as server, connect(server.tcp_address) as sock:
+        sock.sendall(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+        info = json.loads(read_responses(sock, ["GET"])[0].body)
+        assert (info["REMOTE_ADDR"], info["REMOTE_PORT"]) == (host, str(sock.getsockname()[1]))
 
 
 def test_unix_socket_clients_get_sane_addresses(tmp_path: Path) -> None:
@@ -96,7 +99,60 @@ def test_unix_socket_clients_get_sane_addresses(tmp_path: Path) -> None:
         info = json.loads(conn.getresponse().read())
         conn.close()
         assert server.stop() == 0
-    assert (info["REMOTE_ADDR"], info["SERVER_NAME"], info["SERVER_PORT"]) == ("127.0.0.1", "localhost", "0")
+    assert (info["REMOTE_ADDR"], info["REMOTE_PORT"], info["SERVER_NAME"], info["SERVER_PORT"]) == \
+        ("127.0.0.1", "", "localhost", "0")
+
+
+# -- pipelining -----------------------------------------------------------------------------
+
+def _echoed(responses: list) -> list[tuple[int, str, str]]:
+    return [(r.status, json.loads(r.body)["query"], json.loads(r.body)["body"]) for r in responses]
+
+
+def test_pipelined_requests_in_one_send_are_answered_in_order() -> None:
+    """Stock bjoern answered only the last request of a read (each replaced the previous)."""
+    with start(app=ECHO) as server, connect(server.tcp_address) as sock:
+        sock.sendall(b"".join(b"GET /echo?n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in (1, 2, 3)))
+        assert _echoed(read_responses(sock, ["GET"] * 3)) == [(200, "n=1", ""), (200, "n=2", ""),
+                                                               (200, "n=3", "")]
+
+
+def test_pipelined_post_bodies() -> None:
+    """A body, then a chunked body, then a request without: each request's bytes are its own."""
+    with start(app=ECHO) as server, connect(server.tcp_address) as sock:
+        sock.sendall(b"POST /echo?n=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                     b"POST /echo?n=2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"3\r\nabc\r\n0\r\n\r\n"
+                     b"GET /echo?n=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _echoed(read_responses(sock, ["POST", "POST", "GET"])) == [
+            (200, "n=1", "hello"), (200, "n=2", "abc"), (200, "n=3", "")]
+
+
+def test_a_pipelined_request_may_end_in_a_later_read() -> None:
+    """The bytes kept after a request hold only part of the next: the rest is read then."""
+    with start(app=ECHO) as server, connect(server.tcp_address) as sock:
+        sock.sendall(b"GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo?n=2 HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 6\r\n\r\nabc")
+        first, = read_responses(sock, ["GET"])
+        sock.sendall(b"def")
+        assert _echoed([first, *read_responses(sock, ["POST"])]) == [(200, "n=1", ""), (200, "n=2", "abcdef")]
+
+
+def test_a_bad_request_behind_a_good_one_closes_after_the_good_one() -> None:
+    with start(app=ECHO) as server:
+        data = raw_exchange(server.tcp_address, b"GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                            b"GET /echo?n=2 HTTP/1.1\nHost: x\n\nGET /echo?n=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.count(b"HTTP/1.1 ") == 2 and b"n=1" in data and b"400 Bad Request" in data
+    assert b"n=2" not in data and b"n=3" not in data
+
+
+def test_trailer_fields_are_discarded() -> None:
+    with start(app=ECHO) as server, connect(server.tcp_address) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"2\r\nhi\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        response, = read_responses(sock, ["POST"])
+    assert json.loads(response.body)["body"] == "hi"
+    assert "HTTP_X_TRAILER" not in json.loads(response.body)["headers"]
 
 
 # -- responses ----------------------------------------------------------------------------
@@ -115,6 +171,26 @@ def test_head_gets_the_get_length_and_no_body(path: str, length: str) -> None:
 
 
 # -- logs ---------------------------------------------------------------------------------
+
+def test_the_fixed_build_is_installed_and_not_warned_about() -> None:
+    """The tests run on ci/build-bjoern's wheel (hatch finds it in <repo>/.wheels)."""
+    from importlib.metadata import version
+
+    assert "+chaussette." in version("bjoern")
+    with start() as server:
+        assert request(server.tcp_address)[0] == 200
+        assert server.stop() == 0
+    assert "not the fixed build" not in server.output
+
+
+def test_stock_bjoern_gets_one_warning_line() -> None:
+    from chaussette_bjoern.backend import stock_bjoern_warning
+
+    assert stock_bjoern_warning("3.2.2+chaussette.1") is None
+    warning = stock_bjoern_warning("3.2.2")
+    assert warning is not None and "\n" not in warning
+    assert "pipelined" in warning and "pip install --find-links DIR chaussette-bjoern" in warning
+
 
 def test_no_access_log_unless_asked() -> None:
     with start() as server:

@@ -1,28 +1,12 @@
-"""Core's conformance suite on bjoern, with what bjoern itself gets wrong marked.
+"""Core's conformance suite on bjoern, unchanged.
 
-The marks are strict xfails: if a later bjoern fixes one, its test fails until the mark
-is removed. Core's tests are not changed.
+Stock bjoern 3.2.2 answered only the last of several requests sent together; the fixed
+build (ci/build-bjoern, fix 1) answers each in order, so core's pipelining tests run as
+they are.
 """
 
-from typing import Any
-
-import pytest
-
 from chaussette.testing.conformance import ConformanceSuite
-
-#: bjoern parses everything one read() brought, then answers the last request only.
-PIPELINING = ("bjoern answers only the last of several requests sent together (pipelined): "
-              "each request parsed replaces the previous one")
 
 
 class TestBjoern(ConformanceSuite):
     backend = "bjoern"
-
-    @pytest.mark.xfail(strict=True, reason=PIPELINING)
-    def test_pipelining(self, server: Any) -> None:
-        super().test_pipelining(server)
-
-    @pytest.mark.xfail(strict=True, reason=PIPELINING + " (here a HEAD and a GET; HEAD alone "
-                       "is right: tests/test_bjoern.py)")
-    def test_head_has_no_body(self, server: Any) -> None:
-        super().test_head_has_no_body(server)

@@ -24,6 +24,23 @@ UNSUPPORTED = {
     "limit_request_field_size": "bjoern's header limits are compiled in",
 }
 
+#: In the version of the fixed bjoern builds (ci/build-bjoern), e.g. 3.2.2+chaussette.1.
+FIXED_BUILD = "+chaussette"
+
+
+def stock_bjoern_warning(version: str) -> str | None:
+    """The one line to log when ``version`` is not a fixed build, else None.
+
+    Stock bjoern still serves, so it is not refused: the dependency is on the official
+    distribution, which PyPI installs by itself; the fixed build is what we test.
+    """
+    if FIXED_BUILD in version:
+        return None
+    return (f"bjoern {version} is not the fixed build (3.2.2+chaussette.N): it answers only the "
+            "last of several pipelined requests, and its lenient parser accepts requests a proxy "
+            "reads differently (request smuggling); install the fixed build with: ci/build-wheels "
+            "DIR && pip install --find-links DIR chaussette-bjoern")
+
 
 class BjoernBackend(Backend):
     name = "bjoern"
@@ -55,8 +72,17 @@ class BjoernBackend(Backend):
     def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
         if len(listeners) != 1:
             raise BackendError(_one_socket(len(listeners)))
+        from importlib.metadata import PackageNotFoundError, version
+
         from chaussette_bjoern.server import BjoernLoop
 
+        try:
+            installed = version("bjoern")
+        except PackageNotFoundError:  # importable without its metadata: not ours either
+            installed = "(no distribution metadata)"
+        warning = stock_bjoern_warning(installed)
+        if warning is not None:
+            self.log.warning(warning)
         BjoernLoop(require("bjoern", INSTALL), self._libev(), app, listeners[0], self.log).run(lifecycle)
 
 

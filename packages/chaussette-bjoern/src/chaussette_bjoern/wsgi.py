@@ -1,11 +1,13 @@
 """What bjoern gets wrong, corrected between bjoern and the application: the environ,
 HEAD responses, and the stop's ``Connection: close``.
 
-bjoern fills the server's address from the listening socket once, and the client's with
-``inet_ntoa`` on an IPv4-sized address: a unix-socket client gets garbage. The backend
-serves a single listener, so the right values for the server are known once; a
-unix-socket client gets core's usual ones. Other responses than HEAD go to bjoern
-untouched, which keeps its fast paths (a one-item list, ``wsgi.file_wrapper``).
+bjoern fills the server's address from the listening socket once (an IPv6 listener got
+none), and a unix-socket client has no address (stock bjoern formats garbage, the fixed
+build leaves it empty). The backend serves a single listener, so the right values for
+the server are known once; a unix-socket client gets core's usual ones (``UNIX_ENVIRON``,
+their one source; a TCP client's REMOTE_ADDR and REMOTE_PORT come from bjoern). Other
+responses than HEAD go to bjoern untouched, which keeps its fast paths (a one-item list,
+``wsgi.file_wrapper``).
 """
 
 from __future__ import annotations
