@@ -220,53 +220,98 @@ def test_system_exit_in_the_application_is_a_500() -> None:
 
 # -- stopping -----------------------------------------------------------------------------
 
-def _closing_response(sock: socket.socket) -> bytes:
-    """A request on a kept-alive connection after the stop: the response tells the client
-    to close, before the ``Connection: Keep-Alive`` bjoern adds anyway."""
+def _keep_alive_connection(server: ServerProcess) -> socket.socket:
+    """A connection that had one response and is kept alive, waiting for its next request."""
+    sock = connect(server.tcp_address)
     sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = receive_until(sock, b"hello world")
+    first, = read_responses(sock, ["GET"])
+    assert first.headers["connection"].lower() == "keep-alive"
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed the connection (EOF, or a reset), within 10 s."""
+    sock.settimeout(10)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def _connection_fields(data: bytes) -> list[bytes]:
     head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
-    connection = [line for line in head if line.lower().startswith(b"connection:")]
-    assert connection == [b"Connection: close", b"Connection: Keep-Alive"], head
-    return data
+    return [line for line in head if line.lower().startswith(b"connection:")]
 
 
 def test_sigint_stops_gracefully_too() -> None:
-    with start() as server:
-        with connect(server.tcp_address) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            first, = read_responses(sock, ["GET"])
-            assert first.headers["connection"].lower() == "keep-alive"
-            server.signal(signal.SIGINT)
-            server.wait_for("SIGINT received: stopping", timeout=10)
-            server.wait_for("bjoern stopped accepting", timeout=10)
-            _closing_response(sock)
+    with start() as server, _keep_alive_connection(server) as sock:
+        server.signal(signal.SIGINT)
+        server.wait_for("SIGINT received: stopping", timeout=10)
+        assert _closed_by_server(sock)
         assert server.wait(30) == 0
         assert "Stopped" in server.output
         assert "exiting now" not in server.output, "bjoern's simulated SIGINT counted as a second one"
 
 
-def test_idle_keep_alive_connection_holds_the_stop_until_it_closes() -> None:
-    """bjoern's shutdown waits for every connection; a kept-alive client is told to close
-    on its next request, and the process ends once it has."""
+def test_idle_keep_alive_connection_does_not_hold_the_stop() -> None:
+    """Fix 8: the stop closes a kept-alive connection waiting for its next request, instead
+    of waiting until the client closes it or --graceful-timeout fires."""
+    with start("--graceful-timeout", "30") as server, _keep_alive_connection(server) as sock:
+        server.signal(signal.SIGTERM)
+        assert _closed_by_server(sock)
+        assert server.wait(25) == 0
+        assert "graceful timeout" not in server.output
+
+
+def test_stop_closes_idle_keep_alive_connections_and_answers_fresh_ones() -> None:
+    """A connection accepted before the stop that has not sent its request yet is still
+    answered, with ``Connection: close`` (core's contract: no other worker can take it);
+    the kept-alive ones next to it are closed at once."""
     with start("--graceful-timeout", "30") as server:
-        with connect(server.tcp_address) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            read_responses(sock, ["GET"])
-            server.signal(signal.SIGTERM)
-            server.wait_for("bjoern stopped accepting", timeout=10)
-            with pytest.raises(subprocess.TimeoutExpired):
-                server.wait(1)
-            _closing_response(sock)
+        with connect(server.tcp_address) as fresh:
+            idle = [_keep_alive_connection(server) for _ in range(3)]  # accepted after fresh
+            try:
+                server.signal(signal.SIGTERM)
+                assert all(_closed_by_server(sock) for sock in idle)
+            finally:
+                for sock in idle:
+                    sock.close()
+            fresh.settimeout(1)
+            with pytest.raises(socket.timeout):
+                fresh.recv(1)  # still open, waiting for its request
+            fresh.settimeout(10)
+            fresh.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = receive_until(fresh, b"hello world")
+            assert data.startswith(b"HTTP/1.1 200 ")
+            assert _connection_fields(data)[0] == b"Connection: close", data
+            assert _closed_by_server(fresh)
+        assert server.wait(30) == 0
+        assert "graceful timeout" not in server.output
+
+
+def test_request_being_read_at_the_stop_is_answered_then_closed() -> None:
+    """A kept-alive connection with part of its next request read is not idle: the request
+    is answered (``Connection: close``), then the connection is closed."""
+    with start("--graceful-timeout", "30") as server, _keep_alive_connection(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        server.signal(signal.SIGTERM)
+        server.wait_for("bjoern stopped accepting", timeout=10)
+        sock.settimeout(1)
+        with pytest.raises(socket.timeout):
+            sock.recv(1)  # left open, waiting for the rest of the request
+        sock.sendall(b"\r\n")
+        data = receive_until(sock, b"hello world")
+        assert data.startswith(b"HTTP/1.1 200 ")
+        assert _connection_fields(data) == [b"Connection: close", b"Connection: Keep-Alive"], data
+        assert _closed_by_server(sock)
         assert server.wait(30) == 0
         assert "graceful timeout" not in server.output
 
 
 def test_no_new_connection_is_served_after_the_stop() -> None:
     with start("--graceful-timeout", "30") as server, connect(server.tcp_address) as held:
-        held.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        read_responses(held, ["GET"])
-        server.signal(signal.SIGTERM)
+        assert request(server.tcp_address)[0] == 200  # accepted in order: held was first
+        server.signal(signal.SIGTERM)  # held, accepted and silent, keeps the loop running
         server.wait_for("bjoern stopped accepting", timeout=10)
         with socket.create_connection(server.tcp_address, timeout=10) as late:
             late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -24,7 +24,7 @@ UNSUPPORTED = {
     "limit_request_field_size": "bjoern's header limits are compiled in",
 }
 
-#: In the version of the fixed bjoern builds (ci/build-bjoern), e.g. 3.2.2+chaussette.1.
+#: In the version of the fixed bjoern builds (ci/build-bjoern), e.g. 3.2.2+chaussette.2.
 FIXED_BUILD = "+chaussette"
 
 

@@ -2,7 +2,8 @@
 
 ``bjoern.server_run(sock, app)`` is a libev loop that releases the GIL while it waits, and
 runs the application in its own thread, one request at a time. It watches SIGINT itself:
-on SIGINT it stops accepting and keeps running until every connection is closed, then
+on SIGINT it stops accepting and keeps running until every connection is closed (the fixed
+build closes the idle keep-alive ones at once, and the others after their response), then
 simulates a SIGINT for Python (``PyErr_SetInterrupt``). Its only way to run Python signal
 handlers is a 0.1 s timer, which it stops on SIGINT, so in the main thread core's
 ``--graceful-timeout`` alarm would never fire during the drain.
