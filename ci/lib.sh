@@ -61,6 +61,42 @@ all_packages() {
   done
 }
 
+# The fixed build of PROJECT (made by ci/build-PROJECT) that PACKAGE's hatch-test environment
+# pins, as its "PROJECT==X+chaussette.N" extra dependency: with an exact pin an existing
+# environment moves to a new build, where a range would keep the one it has. The wheels are
+# for Python 3.10-3.13, in <repo>/.wheels (run from the repository's root):
+#   fixed_build PACKAGE PROJECT               build those missing (a second run takes a second)
+#   fixed_build PACKAGE PROJECT --check 3.12  fail, saying how to fix it, if one is missing
+fixed_build() {
+  local package=$1 project=$2 pin version
+  shift 2
+  pin=$(grep -o "\"$project==[^\"]*+chaussette[^\"]*\"" "packages/$package/pyproject.toml" | tr -d '"')
+  pin=${pin#*==}
+  if [ -z "$pin" ]; then
+    echo "packages/$package/pyproject.toml pins no $project build in its hatch-test environment" >&2
+    exit 1
+  fi
+  if [ "${1:-}" = "--check" ]; then
+    shift
+    for version in "$@"; do
+      if ! compgen -G ".wheels/$project-$pin-cp${version/./}-*.whl" >/dev/null; then
+        echo "no $project $pin wheel for Python $version in $PWD/.wheels: run packages/$package/ci-prepare first" >&2
+        exit 1
+      fi
+    done
+    return 0
+  fi
+  use_local_pythons
+  ensure_system_tools
+  for version in "${PYTHON_VERSIONS[@]}"; do
+    PYTHON="python$version" "ci/build-$project" "$PWD/.wheels" >/dev/null
+  done
+  if ! compgen -G ".wheels/$project-$pin-*.whl" >/dev/null; then
+    echo "ci/build-$project builds another version than the $pin packages/$package/pyproject.toml pins: make them agree" >&2
+    exit 1
+  fi
+}
+
 # Package-specific preparation, e.g. wheels PyPI cannot provide.
 prepare_packages() {
   local package
