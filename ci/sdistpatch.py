@@ -35,6 +35,17 @@ from typing import Callable
 #: future Python must break the build, not truncate a pointer at run time.
 STRICT_CFLAGS = ["-Werror=implicit-function-declaration", "-Werror=int-conversion"]
 
+#: For the copies of joyent/http-parser that meinheld and bjoern bundle (inserted after its
+#: ``#define LF``): the test and the refusal of their strict-parsing fixes.
+HTTP_PARSER_REFUSALS = """\
+/* chaussette: a control character other than HTAB, refused in field values
+   and chunk extensions (RFC 9110 5.5, RFC 9112 7.1.1) */
+#define CHAUSSETTE_CTL(ch) \\
+  (((unsigned char)(ch) < 0x20 && (ch) != '\\t') || (ch) == 0x7f)
+#define CHAUSSETTE_REFUSE() \\
+  do { SET_ERRNO(HPE_STRICT); goto error; } while (0)
+"""
+
 TAG_PROBE = r'''
 import sys, sysconfig
 if sys.version_info < (3, 8):
@@ -165,6 +176,21 @@ def unpack(recipe: Recipe, sdist: Path, into: Path) -> Path:
     if not (src / "setup.py").is_file():
         raise BuildError(f"sdist has no {top}/setup.py")
     return src
+
+
+def add_build_system(src: Path, comment: str, requires: list[str]) -> None:
+    """A pyproject.toml for an sdist that has none: with one, every pip builds it in an
+    isolated env that has ``requires`` (an old pip without the wheel package otherwise
+    fails with "invalid command 'bdist_wheel'"). The sdist's generated metadata goes too:
+    it is stale once the fixes change setup.py, and setuptools regenerates it."""
+    pyproject = src / "pyproject.toml"
+    if pyproject.exists():
+        raise BuildError("patch does not apply: sdist already has pyproject.toml")
+    listed = ", ".join(f'"{requirement}"' for requirement in requires)
+    pyproject.write_text(f"# {comment}\n[build-system]\nrequires = [{listed}]\n"
+                         'build-backend = "setuptools.build_meta"\n', encoding="utf-8")
+    for metadata in src.glob("*.egg-info"):
+        shutil.rmtree(metadata)
 
 
 def substitute(path: Path, old: str, new: str, count: int = 1) -> None:

@@ -28,7 +28,7 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-#: The local version our build recipe gives its wheels (``1.0.2+chaussette.4``, ...).
+#: The local version our build recipe gives its wheels (``1.0.2+chaussette.N``).
 OUR_VERSION_PREFIX = "1.0.2+chaussette."
 #: How to get a working build, appended to every refusal.
 HOW_TO_FIX = ("get the fixed build: in a chaussette checkout run 'ci/build-meinheld wheels && "

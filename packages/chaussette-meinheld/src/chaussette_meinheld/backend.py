@@ -64,15 +64,23 @@ class MeinheldBackend(Backend):
         if verdict.probed:
             self.log.info("meinheld %s is not chaussette's build, but its self-test passed",
                           verdict.meinheld)
-        from meinheld import server
-
-        if not hasattr(server, "set_request_limits"):
+        if self.request_limits() is None:
             for name in LIMITS:
                 if self.config.is_set(name):
                     raise BackendError(f"meinheld {verdict.meinheld} cannot honour "
                                        f"--{name.replace('_', '-')}: its limits are compiled in; "
                                        "remove the option, or get chaussette's build "
                                        "(1.0.2+chaussette.6 or later: see the chaussette-meinheld README)")
+
+    def request_limits(self) -> tuple[int, int, int] | None:
+        """Core's limits, for a meinheld that takes them (our build, recipe fix 12); None
+        for one that has them compiled in."""
+        from meinheld import server
+
+        if not hasattr(server, "set_request_limits"):
+            return None
+        config = self.config
+        return config.limit_request_line, config.limit_request_fields, config.limit_request_field_size
 
     def patch(self) -> None:
         """meinheld only patches ``socket`` (not ``time``, ``select``, ``threading``...)."""
@@ -93,6 +101,6 @@ class MeinheldBackend(Backend):
             max_content_length=self.config.meinheld_max_content_length,
             client_body_buffer_size=self.config.meinheld_client_body_buffer_size,
             max_fd=fd_table(self.config.meinheld_max_fd, MAX_FD, self.log),
-            request_limits=tuple(getattr(self.config, name) for name in LIMITS),
+            request_limits=self.request_limits(),
         )
         loop.run(lifecycle)

@@ -71,7 +71,7 @@ class MeinheldLoop:
 
     def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], log: logging.Logger, *,
                  keep_alive: int, max_content_length: int, client_body_buffer_size: int,
-                 max_fd: int, request_limits: tuple[int, int, int]) -> None:
+                 max_fd: int, request_limits: tuple[int, int, int] | None) -> None:
         self.app = Application(app, listeners)
         self.listeners = listeners
         self.log = log
@@ -145,7 +145,7 @@ class MeinheldLoop:
             server.set_max_content_length(self.max_content_length)
             server.set_client_body_buffer_size(self.client_body_buffer_size)
             server.set_picoev_max_fd(self.max_fd)
-            if hasattr(server, "set_request_limits"):  # our build; check() refused the rest
+            if self.request_limits is not None:  # None: compiled in, check() refused the options
                 server.set_request_limits(*self.request_limits)
             server.set_listen_socket(list(self.fds))
             server.spawn(self._stopper)
