@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from chaussette.testing import ServerProcess, free_port, request
+from chaussette.testing.managers import wait_until
 from conftest import CommandProcess, Result, assert_clean_error, stop_cleanly, write_module
 
 APP_SOURCE = """
@@ -28,6 +29,15 @@ def _alive(pid: int) -> bool:
 
 def _child_pids(output: str) -> list[int]:
     return [int(pid) for pid in re.findall(r"\[(\d+)\] \[INFO\] Serving on fd://", output)]
+
+
+def _kill_children(server: ServerProcess) -> None:
+    """Never leave a child behind, even on failure: the children first, by the pids they
+    logged (they are in their own session, and they hold the reloader's output pipe)."""
+    for pid in _child_pids(server.output):
+        if _alive(pid):
+            os.kill(pid, 9)
+    server.kill()
 
 
 def _body(port: int) -> bytes | None:
@@ -59,19 +69,17 @@ def test_reload_on_change(tmp_path: Path) -> None:
                     break
                 time.sleep(0.1)
         assert body == b"v2, reloaded", server.output
+        # v2 answering does not mean its log line has been read from the pipe yet
+        children = wait_until(lambda: len(set(_child_pids(server.output))) >= 2 and _child_pids(server.output),
+                              what="a second child serving", context=lambda: server.output)
         assert "Reloading: reloaded.py changed" in server.output
-        children = _child_pids(server.output)
-        assert len(set(children)) >= 2, server.output
         assert server.pid not in children
         assert not _alive(children[0]), "the v1 child still runs after the reload"
         stop_cleanly(server)
         for pid in children:
             assert not _alive(pid), f"child {pid} outlived the reloader"
     finally:
-        server.kill()
-        for pid in _child_pids(server.output):  # never leave a child behind, even on failure
-            if _alive(pid):
-                os.kill(pid, 9)
+        _kill_children(server)
 
 
 def test_reloader_keeps_an_inherited_fd(tmp_path: Path) -> None:
@@ -89,10 +97,7 @@ def test_reloader_keeps_an_inherited_fd(tmp_path: Path) -> None:
             assert request(sock.getsockname())[2] == b"hello world"
             stop_cleanly(server)
         finally:
-            server.kill()
-            for pid in _child_pids(server.output):
-                if _alive(pid):
-                    os.kill(pid, 9)
+            _kill_children(server)
 
 
 WITHOUT_WATCHFILES = """

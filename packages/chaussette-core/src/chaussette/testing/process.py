@@ -122,9 +122,20 @@ class ServerProcess:
         return self.wait(timeout)
 
     def kill(self) -> None:
+        """SIGKILL by pid, then release the pipes.
+
+        A reader still blocked once the process is gone means a process it started still
+        holds the pipe; closing the stream would then wait on that reader's lock forever,
+        where no test timeout can interrupt it. That leak is reported instead.
+        """
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
+        for reader in self._readers:
+            reader.join(5)
+        if any(reader.is_alive() for reader in self._readers):
+            raise AssertionError(f"pid {self.pid} is gone but a process it started still holds its "
+                                 f"output pipe:\n{self.output}")
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
 
