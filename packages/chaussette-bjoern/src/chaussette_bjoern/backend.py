@@ -6,6 +6,7 @@ it must stay cheap, so bjoern itself is imported in ``check()`` and ``serve()`` 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 from chaussette.backends import Backend, Capabilities, require
@@ -55,9 +56,11 @@ class BjoernBackend(Backend):
                                    f"{why}; remove the option or use another backend")
         if len(self.config.fd) > 1:
             raise BackendError(_one_socket(len(self.config.fd)))
-        self._libev()
+        self.libev  # noqa: B018 - refused here, before any socket is opened, rather than in serve()
 
-    def _libev(self) -> Any:
+    @functools.cached_property
+    def libev(self) -> Any:
+        """libev's handle, found once: ``check()`` refuses a bjoern without it, ``serve()`` uses it."""
         from chaussette_bjoern.libev import libev_of
 
         require("bjoern", INSTALL)
@@ -83,7 +86,7 @@ class BjoernBackend(Backend):
         warning = stock_bjoern_warning(installed)
         if warning is not None:
             self.log.warning(warning)
-        BjoernLoop(require("bjoern", INSTALL), self._libev(), app, listeners[0], self.log).run(lifecycle)
+        BjoernLoop(require("bjoern", INSTALL), self.libev, app, listeners[0], self.log).run(lifecycle)
 
 
 def _one_socket(count: int) -> str:
