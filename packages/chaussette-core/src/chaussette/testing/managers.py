@@ -168,12 +168,14 @@ def get(address: Any, path: str = "/", timeout: float = REQUEST_TIMEOUT) -> Outc
 class Load:
     """``clients`` threads sending requests back to back, each on a fresh connection.
 
-    Bounded in time (``max_seconds``) and count (``max_requests``); stops when the
-    ``with`` block ends. Client ``i`` requests ``paths[i % len(paths)]``.
+    Stops when the ``with`` block ends; bounded in time (``max_seconds``) and count
+    (``max_requests``) only as a safety net, well beyond what a test waits for: a slow
+    machine stretches a test's restarts, and a load that ran out mid-test would fail it.
+    Client ``i`` requests ``paths[i % len(paths)]``.
     """
 
     def __init__(self, address: Any, clients: int = 8, paths: Sequence[str] = ("/",),
-                 max_seconds: float = 60.0, max_requests: int = 100_000) -> None:
+                 max_seconds: float = 600.0, max_requests: int = 1_000_000) -> None:
         self.address = address
         self.paths = paths
         self.max_requests = max_requests
@@ -207,7 +209,9 @@ class Load:
             return len(self.outcomes)
 
     def wait_for(self, count: int, timeout: float = 30.0) -> None:
-        wait_until(lambda: self.count() >= count, timeout, f"{count} requests under load")
+        wait_until(lambda: self.count() >= count, timeout, f"{count} requests under load",
+                   lambda: f"{len(self.failures)} failed so far; the load "
+                           + ("ran out of time" if time.monotonic() > self.deadline else "is running"))
 
     @property
     def failures(self) -> list[Outcome]:
