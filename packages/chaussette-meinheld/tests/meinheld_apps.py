@@ -69,19 +69,77 @@ def lazy_empty(environ: dict, start_response: Callable) -> Iterator[bytes]:
     yield from ()
 
 
-def no_content(environ: dict, start_response: Callable) -> Iterable[bytes]:
-    start_response("204 No Content", [("X-Body", "dropped")])
+def no_body(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """A status that has no body (``?status=204``, 304, 100...), given one anyway."""
+    start_response(_query(environ, "status") + " Whatever", [("X-Body", "dropped")])
     return [b"must not be sent"]
+
+
+def lazy_hello(environ: dict, start_response: Callable) -> Iterator[bytes]:
+    """A generator that calls start_response on its first step, without Content-Length."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"hello world"
 
 
 def legacy_write(environ: dict, start_response: Callable) -> Iterable[bytes]:
     write = start_response("200 OK", [("Content-Type", "text/plain")])
     write(b"written, ")
-    return [b"then returned"]
+    write(b"")
+    return [b"", b"then returned"]
 
 
-def bad_header(environ: dict, start_response: Callable) -> Iterable[bytes]:
-    start_response("200 OK", [("X-Split", "a\rInjected: yes")])
+def write_late(environ: dict, start_response: Callable) -> Iterator[bytes]:
+    """write() once the response has started: refused, so the response is cut short."""
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"started"
+    write(b"too late")
+
+
+#: name -> (status, headers) the application gives start_response; each must end in a 500.
+UNSAFE_RESPONSES = {
+    "cr": ("200 OK", [("X-Split", "a\rInjected: yes")]),
+    "lf": ("200 OK", [("X-Split", "a\nInjected: yes")]),
+    "nul": ("200 OK", [("X-Split", "a\0Injected: yes")]),
+    "name": ("200 OK", [("X-Split\r\nInjected", "yes")]),
+    "status": ("200 OK\r\nInjected: yes", []),
+    "not-str": ("200 OK", [("X-Length", 11)]),
+    "not-latin-1": ("200 \u2603", []),
+}
+
+
+def bad_response(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    start_response(*UNSAFE_RESPONSES[_query(environ, "kind")])
+    return [b"never sent"]
+
+
+def exc_info_replaces(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """The PEP 3333 error pattern before anything is sent: the second status wins."""
+    start_response("200 OK", [("X-First", "yes")])
+    try:
+        raise ValueError("caught by the application")
+    except ValueError:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"replaced"]
+
+
+def exc_info_too_late(environ: dict, start_response: Callable) -> Iterator[bytes]:
+    """The same pattern once the headers are sent: start_response re-raises."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"partial"
+    try:
+        raise ValueError("late-error-reraised")
+    except ValueError:
+        start_response("500 Internal Server Error", [], sys.exc_info())
+    yield b"never sent"
+
+
+def twice(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    start_response("200 OK", [])
+    start_response("200 OK", [])
+    return [b"never sent"]
+
+
+def no_start_response(environ: dict, start_response: Callable) -> Iterable[bytes]:
     return [b"never sent"]
 
 
@@ -91,8 +149,10 @@ def hello(environ: dict, start_response: Callable) -> Iterable[bytes]:
 
 
 ROUTES = {"/info": info, "/gate": gate, "/big": big, "/redirect": redirect, "/empty-first": empty_first,
-          "/lazy-empty": lazy_empty, "/no-content": no_content, "/write": legacy_write,
-          "/bad-header": bad_header, "/": hello}
+          "/lazy-empty": lazy_empty, "/lazy-hello": lazy_hello, "/no-body": no_body, "/write": legacy_write,
+          "/write-late": write_late, "/bad-response": bad_response, "/exc-info": exc_info_replaces,
+          "/exc-info-late": exc_info_too_late, "/twice": twice, "/no-start-response": no_start_response,
+          "/": hello}
 
 
 def app(environ: dict, start_response: Callable) -> Iterable[bytes]:

@@ -1,4 +1,4 @@
-"""The start-up check: chaussette's meinheld build is trusted, a broken one is refused."""
+"""The start-up check: chaussette's meinheld build serves, any other meinheld is refused."""
 
 from __future__ import annotations
 
@@ -32,14 +32,27 @@ def test_only_our_build_with_greenlet_2_passes_the_gate(meinheld: str, greenlet:
     assert abi.trusted(meinheld, greenlet) is trusted
 
 
-def test_our_build_is_trusted_without_a_subprocess() -> None:
+def test_our_build_passes() -> None:
     verdict = abi.inspect()
     assert verdict.meinheld and verdict.meinheld.startswith(abi.OUR_VERSION_PREFIX)
-    assert (verdict.problem, verdict.probed) == (None, False)
+    assert verdict.problem is None
 
 
-def test_our_build_passes_the_probe() -> None:
-    assert abi.probe() is None
+def test_an_earlier_build_is_refused(tmp_path: Path) -> None:
+    """A build from before the mark (its metadata and a ``meinheld.server`` without
+    ``CHAUSSETTE_WSGI``, first on the path) is imported, found unmarked and refused."""
+    (tmp_path / "meinheld").mkdir()
+    (tmp_path / "meinheld" / "__init__.py").write_text("")
+    (tmp_path / "meinheld" / "server.py").write_text("def set_request_limits(*limits): pass\n")
+    info = tmp_path / "meinheld-1.0.2+chaussette.6.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: meinheld\nVersion: 1.0.2+chaussette.6\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    done = run_chaussette("--backend", "meinheld", "--port", "0", env=env)
+    assert done.returncode == 1, done.stderr
+    line, = done.stderr.strip().splitlines()
+    assert line.startswith("chaussette: error: meinheld 1.0.2+chaussette.6 with greenlet ")
+    assert "a build from before 1.0.2+chaussette.8" in line and abi.HOW_TO_FIX in line
 
 
 @pytest.fixture(scope="session")
@@ -81,9 +94,6 @@ def test_stock_meinheld_is_refused_with_the_way_to_a_working_build(stock_meinhel
     assert done.returncode == 1, done.stderr
     line, = done.stderr.strip().splitlines()
     assert line.startswith("chaussette: error: meinheld 1.0.2 with greenlet ")
-    if sys.version_info >= (3, 13):
-        assert f"does not import on Python {PYTHON}" in line
-    else:
-        assert "compiled for another greenlet ABI" in line
+    assert "cannot serve: it is not chaussette's build; get chaussette's build (1.0.2+chaussette.8" in line
     assert ("ci/build-meinheld wheels && pip install --upgrade --find-links wheels "
             "meinheld==1.0.2'") in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from chaussette.testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses, request,
                                       tcp_and_unix_listeners)
 from helpers import run_chaussette, start
+from meinheld_apps import UNSAFE_RESPONSES
 
 
 def _info(address: Any) -> dict:
@@ -145,6 +147,19 @@ def test_environ_describes_the_tcp_connection() -> None:
         assert (info["SERVER_NAME"], info["SERVER_PORT"]) == ("127.0.0.1", str(server.tcp_address[1]))
 
 
+def test_a_wildcard_listener_gives_each_connection_its_own_local_address() -> None:
+    """Bound to 0.0.0.0, the listener has no one address: each connection is asked its
+    own, once, and keeps it for its kept-alive requests."""
+    with start("--host", "0.0.0.0", "--port", "0") as server:
+        port = server.tcp_address[1]
+        for ip in ("127.0.0.1", "127.0.0.2"):
+            with connect((ip, port)) as sock:
+                for _ in range(2):
+                    sock.sendall(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+                    info = json.loads(read_responses(sock, ["GET"])[0].body)
+                    assert (info["SERVER_NAME"], info["SERVER_PORT"]) == (ip, str(port))
+
+
 def test_each_client_keeps_its_own_address() -> None:
     """Stock meinheld formatted client addresses in inet_ntoa()'s one static buffer: every
     kept-alive client then had the address of the last one accepted (the recipe's fix 9)."""
@@ -180,7 +195,10 @@ def test_several_listeners_tcp_and_unix(tmp_path: Any) -> None:
             conn.request("GET", "/info")
             info = json.loads(conn.getresponse().read())
             conn.close()
-            assert (info["REMOTE_ADDR"], info["SERVER_PORT"]) == ("127.0.0.1", "0")
+            assert (info["REMOTE_ADDR"], info["REMOTE_PORT"]) == ("127.0.0.1", "")
+            assert (info["SERVER_NAME"], info["SERVER_PORT"]) == ("localhost", "0")
+            tcp_info = _info(tcp.getsockname())
+            assert (tcp_info["SERVER_NAME"], tcp_info["SERVER_PORT"]) == ("127.0.0.1", str(tcp.getsockname()[1]))
             assert server.stop() == 0
         # Both listeners still belong to this process: meinheld served on duplicates.
         assert tcp.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
@@ -218,11 +236,28 @@ def test_head_gets_no_body(server: Any) -> None:
     assert after.body == b"hello world"
 
 
-def test_204_gets_no_body(server: Any) -> None:
-    # HEAD-style reading: a 204 has no body whatever its headers say.
-    empty, after = _two_on_one_connection(server, b"GET /no-content HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert (empty.status, empty.headers["x-body"]) == (204, "dropped")
+def test_head_of_a_lazy_generator_gets_its_headers_and_no_body(server: Any) -> None:
+    head, after = _two_on_one_connection(server, b"HEAD /lazy-hello HTTP/1.1\r\nHost: x\r\n\r\n", "HEAD")
+    assert head.status == 200 and head.headers["content-type"] == "text/plain"
+    assert "content-length" not in head.headers and "transfer-encoding" not in head.headers
     assert after.body == b"hello world"
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_bodyless_status_gets_no_body(server: Any, status: int) -> None:
+    # HEAD-style reading: such a response has no body whatever its headers say.
+    empty, after = _two_on_one_connection(server, b"GET /no-body?status=%d HTTP/1.1\r\nHost: x\r\n\r\n"
+                                          % status, "HEAD")
+    assert (empty.status, empty.headers["x-body"]) == (status, "dropped")
+    assert "content-length" not in empty.headers
+    assert after.body == b"hello world"
+
+
+def test_informational_status_gets_no_body(server: Any) -> None:
+    data = raw_exchange(server.tcp_address, b"GET /no-body?status=100 HTTP/1.1\r\nHost: x\r\n"
+                                            b"Connection: close\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 100 Whatever\r\n") and data.endswith(b"\r\n\r\n")
+    assert b"must not be sent" not in data
 
 
 @pytest.mark.parametrize("path", ["/redirect", "/lazy-empty"])
@@ -233,20 +268,88 @@ def test_empty_body_gets_content_length_zero(server: Any, path: str) -> None:
 
 
 def test_empty_chunks_do_not_end_the_body(server: Any) -> None:
+    """The generator's first chunk is empty, and so is one in the middle: each would have
+    been chunked encoding's last-chunk marker. Raw bytes, to see every chunk."""
+    data = raw_exchange(server.tcp_address, b"GET /empty-first HTTP/1.1\r\nHost: x\r\n"
+                                            b"Connection: close\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert body == b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n"
     chunked, after = _two_on_one_connection(server, b"GET /empty-first HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert chunked.headers["transfer-encoding"] == "chunked" and chunked.body == b"abcdef"
+    assert chunked.body == b"abcdef" and after.body == b"hello world"
+
+
+def test_written_data_comes_before_the_iterable(server: Any) -> None:
+    written, after = _two_on_one_connection(server, b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert written.body == b"written, then returned"
     assert after.body == b"hello world"
 
 
-def test_write_callable(server: Any) -> None:
-    assert request(server.tcp_address, path="/write")[2] == b"written, then returned"
+def test_write_once_the_response_started_is_refused(server: Any) -> None:
+    data = raw_exchange(server.tcp_address, b"GET /write-late HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200") and b"started" in data and b"too late" not in data
+    server.wait_for(re.escape("write() called after the response started"), timeout=10)
 
 
-def test_http10_keep_alive_gets_a_content_length(server: Any) -> None:
-    first, after = _two_on_one_connection(
-        server, b"GET /empty-first HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
-    assert first.headers["content-length"] == "6" and first.body == b"abcdef"
+def test_http10_keep_alive_body_of_unknown_length_closes_the_connection(server: Any) -> None:
+    """HTTP/1.0 has no chunked encoding: closing is the only end such a body can have, so
+    the connection is closed after it (like gunicorn and waitress), whatever the client
+    asked. The request pipelined behind it is not answered: its response would be read as
+    part of the body."""
+    data = raw_exchange(server.tcp_address, b"GET /empty-first HTTP/1.0\r\nHost: x\r\n"
+                                            b"Connection: keep-alive\r\n\r\n"
+                                            b"GET / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    fields = head.split(b"\r\n")
+    assert fields[0] == b"HTTP/1.0 200 OK" and b"Connection: close" in fields
+    assert b"Content-Length" not in head and b"Transfer-Encoding" not in head
+    assert body == b"abcdef"
+
+
+def test_http10_keep_alive_with_a_length_stays_open(server: Any) -> None:
+    with connect(server.tcp_address) as sock:
+        sock.sendall(b"GET /redirect HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                     b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        empty, after = read_responses(sock, ["GET", "GET"])
+    assert (empty.status, empty.headers["content-length"]) == (302, "0")
     assert after.body == b"hello world"
+
+
+def test_exc_info_replaces_the_response_not_yet_sent(server: Any) -> None:
+    replaced, after = _two_on_one_connection(server, b"GET /exc-info HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (replaced.status, replaced.body) == (503, b"replaced")
+    assert "x-first" not in replaced.headers
+    assert after.body == b"hello world"
+
+
+def test_exc_info_once_sent_reraises_and_closes(server: Any) -> None:
+    data = raw_exchange(server.tcp_address, b"GET /exc-info-late HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200") and b"partial" in data
+    assert b"never sent" not in data and b"HTTP/1.0 500" not in data
+    server.wait_for("late-error-reraised", timeout=10)
+
+
+@pytest.mark.parametrize(("path", "logged"), [
+    ("/twice", "start_response called a second time without exc_info"),
+    ("/no-start-response", "the application returned without calling start_response"),
+])
+def test_start_response_misuse_is_a_500(server: Any, path: str, logged: str) -> None:
+    data = raw_exchange(server.tcp_address, b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    assert data.startswith(b"HTTP/1.0 500") and b"never sent" not in data
+    server.wait_for(re.escape(logged), timeout=10)
+
+
+@pytest.mark.parametrize("kind", sorted(UNSAFE_RESPONSES))
+def test_unsafe_status_or_header_is_a_500_not_a_split_response(server: Any, kind: str) -> None:
+    data = raw_exchange(server.tcp_address, b"GET /bad-response?kind=%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                        % kind.encode())
+    assert data.startswith(b"HTTP/1.0 500") and b"Injected" not in data and b"never sent" not in data
+    assert request(server.tcp_address)[0] == 200, "the server must keep serving"
+
+
+def test_unsafe_header_is_logged(server: Any) -> None:
+    raw_exchange(server.tcp_address, b"GET /bad-response?kind=nul HTTP/1.1\r\nHost: x\r\n\r\n")
+    server.wait_for(re.escape("invalid response header 'X-Split': 'a\\x00Injected: yes'"), timeout=10)
 
 
 #: picoev (in meinheld) adds fds to epoll with EPOLLEXCLUSIVE and, deleting lazily, re-adds
@@ -279,9 +382,3 @@ def test_upload_in_several_reads_then_a_response_that_waits(server: Any) -> None
         sock.sendall(b"POST /big?size=%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                      % (BIG, len(body)) + body)
         assert len(read_responses(sock, ["POST"])[0].body) == BIG
-
-
-def test_header_with_cr_is_a_500_not_a_split_response(server: Any) -> None:
-    data = raw_exchange(server.tcp_address, b"GET /bad-header HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert data.startswith(b"HTTP/1.0 500") and b"Injected" not in data
-    server.wait_for("invalid response header", timeout=10)

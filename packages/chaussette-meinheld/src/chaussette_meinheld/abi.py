@@ -1,69 +1,37 @@
-"""Is the installed meinheld a build that works with the installed greenlet?
+"""Is the installed meinheld chaussette's build, the one the backend can hand applications to?
 
-meinheld 1.0.2 (2020, the last release) is compiled against a copy of greenlet 0.4's
-header. Installed next to greenlet >= 2 anyway (``pip install --no-deps``, or an old
-environment), it imports and listens fine, and then every greenlet switch goes wrong:
-the first request fails or the process crashes. On Python 3.13 it does not import at
-all. Chaussette's build recipe (``ci/build-meinheld``) produces ``1.0.2+chaussette.N``
-wheels compiled against greenlet >= 2's own header; this module tells those apart from
-the broken ones, so the server refuses to start instead of failing on the first request.
+The backend passes the application straight to meinheld, so it needs what chaussette's
+build recipe (``ci/build-meinheld``) puts into meinheld's C code: a response path that
+frames every response right on a kept-alive connection, PEP 3333's ``write`` and
+``exc_info``, refused CR/LF/NUL in response headers, the connection's address in the
+environ (fixes 13-16), besides the fixes that make it build and run on Python 3.10-3.13
+against greenlet >= 2 at all. Those builds (``1.0.2+chaussette.N``, N >= 8) mark
+themselves with ``meinheld.server.CHAUSSETTE_WSGI``. Any other meinheld is refused at
+start-up, in one line that says how to get the build, instead of serving wrong responses.
 
-Two checks, the cheap one first:
-
-- the gate (no subprocess, microseconds): meinheld's version is one of ours and greenlet's
-  major version is >= 2. Our wheels are built only against greenlet >= 2's header and
-  their metadata requires greenlet >= 2, whose C API has kept the same layout since 2.0,
-  so this combination is the one the recipe tests. It is trusted, because a 35 ms
-  subprocess at every start (and every reload) buys nothing for it.
-- the probe (a subprocess, ~35 ms): for any other version (stock 1.0.2, a distribution's
-  own rebuild, 0.x, an unparseable one) or an older greenlet. It does what breaks on a
-  wrong ABI, one greenlet run to completion by meinheld's loop, and checks that greenlet
-  can free it. A subprocess, because a broken build may crash the interpreter running it.
+The check costs no subprocess. The installed versions come first, from metadata alone:
+a meinheld that is not one of our builds (stock 1.0.2, a distribution's rebuild, 0.x) is
+refused without being imported, since a copy compiled against another greenlet ABI (or,
+on 3.13, against removed C-API functions) may not import, or crash once it runs; so is
+greenlet < 2, which our wheels are not compiled for. Then one of our builds is imported
+and must carry the mark, which earlier ones do not.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 #: The local version our build recipe gives its wheels (``1.0.2+chaussette.N``).
 OUR_VERSION_PREFIX = "1.0.2+chaussette."
+#: The first build whose response path the backend relies on (recipe fixes 13-16).
+FIRST_USABLE_BUILD = "1.0.2+chaussette.8"
+#: What such a build's ``meinheld.server`` carries.
+MARK = "CHAUSSETTE_WSGI"
 #: How to get a working build, appended to every refusal.
-HOW_TO_FIX = ("get the fixed build: in a chaussette checkout run 'ci/build-meinheld wheels && "
-              "pip install --upgrade --find-links wheels meinheld==1.0.2' "
+HOW_TO_FIX = (f"get chaussette's build ({FIRST_USABLE_BUILD} or later): in a chaussette checkout run "
+              "'ci/build-meinheld wheels && pip install --upgrade --find-links wheels meinheld==1.0.2' "
               "(see the chaussette-meinheld README)")
-PROBE_TIMEOUT = 20.0
-#: Run by ``sys.executable -c``; exit 0: works, 1: wrong greenlet ABI, 3: does not import.
-#: meinheld's loop needs something to watch: the read end of a pipe nobody writes to
-#: stands in for a listening socket, so the probe never binds a port. Pending calls run
-#: last-in-first-out: ``probe`` runs (and finishes) first, then ``verdict``.
-PROBE = r"""
-import gc, os, sys
-try:
-    import weakref, greenlet
-    from meinheld import server
-except Exception as exc:
-    sys.stdout.write("import failed: %s: %s\n" % (type(exc).__name__, exc))
-    sys.stdout.flush()
-    os._exit(3)
-refs = []
-def probe():
-    refs.append(weakref.ref(greenlet.getcurrent()))
-def verdict():
-    gc.collect()
-    ok = bool(refs) and refs[0]() is None
-    sys.stdout.write("meinheld greenlet ABI %s\n" % ("ok" if ok else "BROKEN"))
-    sys.stdout.flush()
-    os._exit(0 if ok else 1)
-read_end, _ = os.pipe()
-server.set_listen_socket([read_end])
-server.spawn(verdict)
-server.spawn(probe)
-server.run(lambda environ, start_response: [])
-os._exit(2)
-"""
 
 
 @dataclass(frozen=True)
@@ -73,7 +41,6 @@ class Verdict:
     meinheld: str | None
     greenlet: str | None
     problem: str | None = None
-    probed: bool = False
 
 
 def _version(distribution: str) -> str | None:
@@ -89,39 +56,31 @@ def _major(text: str | None) -> int:
 
 
 def trusted(meinheld: str | None, greenlet: str | None) -> bool:
-    """The cheap gate: one of our builds next to greenlet >= 2."""
+    """The metadata gate: one of our builds next to greenlet >= 2."""
     return bool(meinheld and meinheld.startswith(OUR_VERSION_PREFIX)) and _major(greenlet) >= 2
 
 
-def probe(python: str = sys.executable, timeout: float = PROBE_TIMEOUT) -> str | None:
-    """Run the behavioural check in a subprocess; None if meinheld works, else why not."""
+def _unmarked() -> str | None:
+    """Why our build cannot serve once imported (None: it carries the mark)."""
     try:
-        done = subprocess.run([python, "-c", PROBE], stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return f"its self-test did not finish within {timeout:g}s"
-    said = done.stdout.strip().splitlines()
-    last = said[-1] if said else ""
-    if done.returncode == 0:
-        return None
-    if done.returncode == 1:
-        return ("it is compiled for another greenlet ABI than the installed greenlet "
-                "(greenlet switches go wrong: requests would fail or crash the server)")
-    if done.returncode == 3:
-        return f"it does not import on Python {sys.version_info[0]}.{sys.version_info[1]} ({last[15:]})"
-    if done.returncode < 0:
-        return f"its self-test crashed (signal {-done.returncode})"
-    return f"its self-test failed (exit {done.returncode}{': ' + last if last else ''})"
+        from meinheld import server
+    except ImportError as exc:
+        return f"it does not import ({type(exc).__name__}: {exc})"
+    if getattr(server, MARK, None) is None:
+        return f"it is a build from before {FIRST_USABLE_BUILD}, whose responses the backend had to correct"
+    return None
 
 
 def inspect() -> Verdict:
-    """Installed versions, and whether they work: the gate, else the probe."""
+    """Installed versions, and whether they can serve: the metadata gate, then the mark."""
     meinheld, greenlet = _version("meinheld"), _version("greenlet")
     if meinheld is None:
         return Verdict(None, greenlet, "meinheld is not installed")
-    if trusted(meinheld, greenlet):
-        return Verdict(meinheld, greenlet)
-    return Verdict(meinheld, greenlet, probe(), probed=True)
+    if not meinheld.startswith(OUR_VERSION_PREFIX):
+        return Verdict(meinheld, greenlet, "it is not chaussette's build")
+    if not trusted(meinheld, greenlet):
+        return Verdict(meinheld, greenlet, "chaussette's builds are compiled for greenlet >= 2")
+    return Verdict(meinheld, greenlet, _unmarked())
 
 
 def refusal(verdict: Verdict) -> str:

@@ -16,11 +16,6 @@ from chaussette.lifecycle import Lifecycle
 from chaussette.settings import Setting, positive_int
 from chaussette.sockets import Listener
 
-#: Core's limit options. Our build (recipe fix 12) takes them: the request line's limit
-#: bounds the request target, the field limit a field's name and its value each (meinheld
-#: stores them apart). In any other meinheld they are compile-time constants, and an
-#: option set is refused rather than ignored.
-LIMITS = ("limit_request_line", "limit_request_fields", "limit_request_field_size")
 #: picoev's timer wheel has 128 one-second slots: a longer timeout silently fires at ~127 s.
 MAX_TIMEOUT = 127
 #: meinheld's own defaults, kept.
@@ -51,8 +46,8 @@ class MeinheldBackend(Backend):
     )
 
     def check(self) -> None:
-        """Refuse core options meinheld cannot honour, and a meinheld build that cannot work
-        (see ``chaussette_meinheld.abi``): it would fail on the first request instead."""
+        """Refuse core options meinheld cannot honour, and a meinheld that is not chaussette's
+        build (see ``chaussette_meinheld.abi``): the application is handed to it directly."""
         if self.config.keep_alive > MAX_TIMEOUT:
             raise BackendError(f"--keep-alive {self.config.keep_alive:g} is too long for meinheld, "
                                f"whose timers go up to {MAX_TIMEOUT} seconds; use at most {MAX_TIMEOUT}")
@@ -61,24 +56,11 @@ class MeinheldBackend(Backend):
         verdict = abi.inspect()
         if verdict.problem is not None:
             raise BackendError(abi.refusal(verdict))
-        if verdict.probed:
-            self.log.info("meinheld %s is not chaussette's build, but its self-test passed",
-                          verdict.meinheld)
-        if self.request_limits() is None:
-            for name in LIMITS:
-                if self.config.is_set(name):
-                    raise BackendError(f"meinheld {verdict.meinheld} cannot honour "
-                                       f"--{name.replace('_', '-')}: its limits are compiled in; "
-                                       "remove the option, or get chaussette's build "
-                                       "(1.0.2+chaussette.6 or later: see the chaussette-meinheld README)")
 
-    def request_limits(self) -> tuple[int, int, int] | None:
-        """Core's limits, for a meinheld that takes them (our build, recipe fix 12); None
-        for one that has them compiled in."""
-        from meinheld import server
-
-        if not hasattr(server, "set_request_limits"):
-            return None
+    def request_limits(self) -> tuple[int, int, int]:
+        """Core's limits, as our build takes them (recipe fix 12): the request line's limit
+        bounds the request target, the field limit a field's name and its value each
+        (meinheld stores them apart)."""
         config = self.config
         return config.limit_request_line, config.limit_request_fields, config.limit_request_field_size
 

@@ -1,6 +1,8 @@
-"""Running meinheld's loop on core's listeners, with core's signals and environ.
+"""Running meinheld's loop on core's listeners, with core's signals.
 
-meinheld is a C loop that swallows every exception the application raises (it answers
+The application is handed to meinheld as it is: chaussette's build (``ci/build-meinheld``,
+checked by ``check()``) frames responses and fills the environ the way core's contract
+says, in C. meinheld is a C loop that swallows every exception the application raises (it answers
 500 and logs), and whose ``run()`` installs its own C handlers for SIGINT/SIGTERM. Core's
 contract needs the opposite: its Python signal handlers must run, and the ``ForcedExit``
 they raise on a graceful timeout or second signal must end ``serve()``. So the loop runs
@@ -26,7 +28,6 @@ from meinheld import server
 
 from chaussette.lifecycle import Lifecycle
 from chaussette.sockets import Listener
-from chaussette_meinheld.wsgi import Application
 
 START_POLL = 0.05
 #: Longest delay before the main thread handles a signal (see ``MeinheldLoop.run``).
@@ -71,8 +72,8 @@ class MeinheldLoop:
 
     def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], log: logging.Logger, *,
                  keep_alive: int, max_content_length: int, client_body_buffer_size: int,
-                 max_fd: int, request_limits: tuple[int, int, int] | None) -> None:
-        self.app = Application(app, listeners)
+                 max_fd: int, request_limits: tuple[int, int, int]) -> None:
+        self.app = app
         self.listeners = listeners
         self.log = log
         self.keep_alive = keep_alive
@@ -145,15 +146,12 @@ class MeinheldLoop:
             server.set_max_content_length(self.max_content_length)
             server.set_client_body_buffer_size(self.client_body_buffer_size)
             server.set_picoev_max_fd(self.max_fd)
-            if self.request_limits is not None:  # None: compiled in, check() refused the options
-                server.set_request_limits(*self.request_limits)
+            server.set_request_limits(*self.request_limits)
             server.set_listen_socket(list(self.fds))
             server.spawn(self._stopper)
             server.run(self.app, 1)  # 1: silent, no KeyboardInterrupt of its own
         except BaseException as exc:  # re-raised in the main thread
             self.failure = exc
-        finally:
-            self.app.environ.release()
 
     def _stopper(self) -> None:
         """A greenlet in meinheld's loop: the first thing the loop runs (so ``started``
