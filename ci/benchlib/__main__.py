@@ -223,7 +223,7 @@ def main(argv: list[str]) -> int:
         return 0
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
-    prepare.ensure_wrk()
+    prepare.ensure_tool("wrk", "wrk")
     packages = {} if args.no_install else prepare.install_backend_packages(ROOT, args.wheels)
     for package, why in packages.items():
         say(f"{package}: skipped ({why})")

@@ -26,18 +26,18 @@ def say(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def ensure_wrk() -> None:
-    """wrk from Debian's packages when it is missing and we may install it."""
-    if shutil.which("wrk"):
+def ensure_tool(command: str, package: str) -> None:
+    """A tool from Debian's packages (wrk, valgrind), installed when it is missing and we may."""
+    if shutil.which(command):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise SystemExit("bench: wrk is not installed; install it (Debian/Ubuntu: apt-get install wrk)")
-    say("installing wrk (apt-get install -y wrk)")
+        raise SystemExit(f"bench: {command} is not installed; install it (Debian/Ubuntu: apt-get install {package})")
+    say(f"installing {command} (apt-get install -y {package})")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL, env=env, check=False)
-    if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], stdout=subprocess.DEVNULL, env=env,
+    if subprocess.run(["apt-get", "install", "-y", "-qq", package], stdout=subprocess.DEVNULL, env=env,
                       check=False).returncode:
-        raise SystemExit("bench: apt-get install wrk failed")
+        raise SystemExit(f"bench: apt-get install {package} failed")
 
 
 def _installer(wheels: Path) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 IMPORT_BUDGET_MS = 30.0
 #: Per-round ratios further apart than this (max/min - 1) make the verdict unreliable.
 NOISY_SPREAD = 0.30
-OVERHEAD_BACKENDS = ("wsgiref", "waitress", "gevent", "eventlet", "meinheld")
+OVERHEAD_BACKENDS = ("wsgiref", "waitress", "gevent", "eventlet", "meinheld", "bjoern")
 EVENT_LOOP_BACKENDS = ("gevent", "eventlet", "meinheld")
 
 
