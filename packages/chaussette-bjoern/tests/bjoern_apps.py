@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Callable, Iterable
 
 
@@ -32,7 +33,26 @@ def exit_(environ: dict, start_response: Callable) -> Iterable[bytes]:
     raise SystemExit(3)
 
 
-ROUTES = {"/info": info, "/generated": generated, "/exit": exit_, "/": hello}
+def exit_in_body(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """SystemExit once the response has started: the connection can only be closed."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"started"
+    raise SystemExit(4)
+
+
+def caller(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """Who called the application: bjoern's C code alone (the Python frame above is
+    ``bjoern.server_run``) or the Python adapter (``__call__``)."""
+    frame = sys._getframe(1)
+    while frame.f_code.co_filename == __file__:  # past the router
+        frame = frame.f_back
+    body = frame.f_code.co_name.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+ROUTES = {"/info": info, "/generated": generated, "/exit": exit_, "/exit-in-body": exit_in_body,
+          "/caller": caller, "/": hello}
 
 
 def app(environ: dict, start_response: Callable) -> Iterable[bytes]:

@@ -18,6 +18,9 @@ from chaussette.testing.process import ServerProcess, start_server
 
 HERE = Path(__file__).resolve().parent
 ECHO = "chaussette.testing.apps.app"
+#: The same applications on the marked build's C code alone, and through the Python adapter
+#: the backend keeps for any other bjoern (``bjoern_adapter_apps`` hides the mark).
+DIRECT, ADAPTED = "bjoern_apps.app", "bjoern_adapter_apps.app"
 
 
 def start(*args: str, app: str = "bjoern_apps.app", **kwargs: Any) -> ServerProcess:
@@ -29,6 +32,12 @@ def start(*args: str, app: str = "bjoern_apps.app", **kwargs: Any) -> ServerProc
 def run_chaussette(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "chaussette", "--backend", "bjoern", *args],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+
+
+@pytest.fixture(params=[DIRECT, ADAPTED], ids=["direct", "adapter"])
+def app(request: pytest.FixtureRequest) -> str:
+    """Run the test on both paths: neither may regress unseen."""
+    return request.param
 
 
 def _info(address: Any) -> dict:
@@ -65,17 +74,29 @@ def test_several_sockets_are_refused_in_one_line(tmp_path: Path) -> None:
 
 # -- environ ------------------------------------------------------------------------------
 
-def test_environ_describes_the_tcp_listener() -> None:
-    with start() as server:
+def test_the_marked_build_gets_the_application_as_it_is(app: str) -> None:
+    """No Python between bjoern and the application on the marked build (what the adapter
+    cost is the point of fixes 9-13); the adapter where the mark is missing."""
+    import _bjoern
+
+    assert _bjoern.CHAUSSETTE_WSGI == 1
+    with start(app=app) as server:
+        status, _, body = request(server.tcp_address, path="/caller")
+    assert (status, body) == (200, b"server_run" if app == DIRECT else b"__call__")
+
+
+def test_environ_describes_the_tcp_listener(app: str) -> None:
+    with start(app=app) as server:
         info = _info(server.tcp_address)
     assert info["REMOTE_ADDR"] == "127.0.0.1"
     assert (info["SERVER_NAME"], info["SERVER_PORT"]) == ("127.0.0.1", str(server.tcp_address[1]))
 
 
-def test_ipv6_listener_address() -> None:
+def test_ipv6_listener_address(app: str) -> None:
+    """Stock bjoern gave an IPv6 listener (a 4-tuple address) empty ones."""
     if not socket.has_ipv6:
         pytest.skip("this machine has no IPv6 loopback")
-    with start("--host", "::1", "--port", "0") as server:
+    with start("--host", "::1", "--port", "0", app=app) as server:
         info = _info(server.tcp_address)
     assert (info["SERVER_NAME"], info["SERVER_PORT"]) == ("::1", str(server.tcp_address[1]))
 
@@ -91,9 +112,9 @@ def test_client_address_and_port(host: str) -> None:
         assert (info["REMOTE_ADDR"], info["REMOTE_PORT"]) == (host, str(sock.getsockname()[1]))
 
 
-def test_unix_socket_clients_get_sane_addresses(tmp_path: Path) -> None:
+def test_unix_socket_clients_get_sane_addresses(tmp_path: Path, app: str) -> None:
     path = str(tmp_path / "web.sock")
-    with start("--host", f"unix:{path}") as server:
+    with start("--host", f"unix:{path}", app=app) as server:
         conn = UnixHTTPConnection(path)
         conn.request("GET", "/info")
         info = json.loads(conn.getresponse().read())
@@ -158,16 +179,30 @@ def test_trailer_fields_are_discarded() -> None:
 # -- responses ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("path", "length"), [("/", "11"), ("/generated", "7")])
-def test_head_gets_the_get_length_and_no_body(path: str, length: str) -> None:
+def test_head_gets_the_get_length_and_no_body(path: str, length: str, app: str) -> None:
     """bjoern sends a HEAD response's body (and, without a Content-Length, a chunked
     last-chunk marker); the next response on the connection is only found if none was sent."""
-    with start() as server, connect(server.tcp_address) as sock:
+    with start(app=app) as server, connect(server.tcp_address) as sock:
         sock.sendall(b"HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
         head, = read_responses(sock, ["HEAD"])
         assert head.status == 200 and head.headers["content-length"] == length
         assert "transfer-encoding" not in head.headers
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_responses(sock, ["GET"])[0].body == b"hello world"
+
+
+def test_head_response_bytes_end_with_the_head() -> None:
+    """On the wire: the head, a single Content-Length (the GET's), and not one byte after."""
+    with start() as server, connect(server.tcp_address) as sock:
+        sock.sendall(b"HEAD /generated HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = receive_until(sock, b"\r\n\r\n")
+        sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            data += sock.recv(1)  # nothing after the head (kept alive, so no EOF either)
+    head = data.split(b"\r\n")
+    assert head[0] == b"HTTP/1.1 200 OK" and data.endswith(b"\r\n\r\n")
+    assert [line for line in head if line.lower().startswith(b"content-length")] == [b"Content-Length: 7"]
+    assert not any(line.lower().startswith(b"transfer-encoding") for line in head)
 
 
 # -- logs ---------------------------------------------------------------------------------
@@ -190,6 +225,7 @@ def test_stock_bjoern_gets_one_warning_line() -> None:
     warning = stock_bjoern_warning("3.2.2")
     assert warning is not None and "\n" not in warning
     assert "pipelined" in warning and "pip install --find-links DIR chaussette-bjoern" in warning
+    assert "Python adapter" in warning  # what it costs: the marked build needs none
 
 
 def test_no_access_log_unless_asked() -> None:
@@ -210,11 +246,23 @@ def test_application_errors_go_to_chaussettes_log() -> None:
         server.wait_for("secret-detail-in-exception", timeout=10)
 
 
-def test_system_exit_in_the_application_is_a_500() -> None:
-    with start() as server:
+def test_system_exit_in_the_application_is_a_500(app: str) -> None:
+    with start(app=app) as server:
         assert request(server.tcp_address, path="/exit")[0] == 500
         assert request(server.tcp_address)[2] == b"hello world"
         server.wait_for(r"the application raised SystemExit\(3\)", timeout=10)
+        assert server.stop() == 0
+
+
+def test_system_exit_in_the_body_closes_the_connection_and_serving_goes_on() -> None:
+    """Once the response has started, bjoern can only close the connection (fix 12: not
+    end the interpreter from its loop)."""
+    with start() as server, connect(server.tcp_address) as sock:
+        sock.sendall(b"GET /exit-in-body HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = receive_until(sock, b"started\r\n")  # chunked
+        assert data.startswith(b"HTTP/1.1 200 OK") and _closed_by_server(sock)
+        server.wait_for(r"the application raised SystemExit\(4\)", timeout=10)
+        assert request(server.tcp_address)[2] == b"hello world"
         assert server.stop() == 0
 
 
@@ -263,11 +311,11 @@ def test_idle_keep_alive_connection_does_not_hold_the_stop() -> None:
         assert "graceful timeout" not in server.output
 
 
-def test_stop_closes_idle_keep_alive_connections_and_answers_fresh_ones() -> None:
+def test_stop_closes_idle_keep_alive_connections_and_answers_fresh_ones(app: str) -> None:
     """A connection accepted before the stop that has not sent its request yet is still
     answered, with ``Connection: close`` (core's contract: no other worker can take it);
     the kept-alive ones next to it are closed at once."""
-    with start("--graceful-timeout", "30") as server:
+    with start("--graceful-timeout", "30", app=app) as server:
         with connect(server.tcp_address) as fresh:
             idle = [_keep_alive_connection(server) for _ in range(3)]  # accepted after fresh
             try:
@@ -283,7 +331,9 @@ def test_stop_closes_idle_keep_alive_connections_and_answers_fresh_ones() -> Non
             fresh.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             data = receive_until(fresh, b"hello world")
             assert data.startswith(b"HTTP/1.1 200 ")
-            assert _connection_fields(data)[0] == b"Connection: close", data
+            fields = _connection_fields(data)
+            # fix 11: once; the adapter adds its own, for a bjoern that then says Keep-Alive
+            assert fields == [b"Connection: close"] * (1 if app == DIRECT else 2), data
             assert _closed_by_server(fresh)
         assert server.wait(30) == 0
         assert "graceful timeout" not in server.output
@@ -302,7 +352,7 @@ def test_request_being_read_at_the_stop_is_answered_then_closed() -> None:
         sock.sendall(b"\r\n")
         data = receive_until(sock, b"hello world")
         assert data.startswith(b"HTTP/1.1 200 ")
-        assert _connection_fields(data) == [b"Connection: close", b"Connection: Keep-Alive"], data
+        assert _connection_fields(data) == [b"Connection: close"], data  # fix 11: once
         assert _closed_by_server(sock)
         assert server.wait(30) == 0
         assert "graceful timeout" not in server.output

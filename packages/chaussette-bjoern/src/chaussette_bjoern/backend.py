@@ -25,8 +25,12 @@ UNSUPPORTED = {
     "limit_request_field_size": "bjoern's header limits are compiled in",
 }
 
-#: In the version of the fixed bjoern builds (ci/build-bjoern), e.g. 3.2.2+chaussette.2.
+#: In the version of the fixed bjoern builds (ci/build-bjoern), e.g. 3.2.2+chaussette.3.
 FIXED_BUILD = "+chaussette"
+#: On ``_bjoern`` in the builds (3.2.2+chaussette.3 and later) that do in C what the Python
+#: adapter (``chaussette_bjoern.wsgi``) does for any other bjoern: the application is handed
+#: to them as it is.
+MARK = "CHAUSSETTE_WSGI"
 
 
 def stock_bjoern_warning(version: str) -> str | None:
@@ -39,7 +43,8 @@ def stock_bjoern_warning(version: str) -> str | None:
         return None
     return (f"bjoern {version} is not the fixed build (3.2.2+chaussette.N): it answers only the "
             "last of several pipelined requests, and its lenient parser accepts requests a proxy "
-            "reads differently (request smuggling); install the fixed build with: ci/build-wheels "
+            "reads differently (request smuggling), and a Python adapter has to correct its "
+            "responses on every request; install the fixed build with: ci/build-wheels "
             "DIR && pip install --find-links DIR chaussette-bjoern")
 
 
@@ -86,7 +91,11 @@ class BjoernBackend(Backend):
         warning = stock_bjoern_warning(installed)
         if warning is not None:
             self.log.warning(warning)
-        BjoernLoop(require("bjoern", INSTALL), self.libev, app, listeners[0], self.log).run(lifecycle)
+        # Asked here, not in check(): the application is imported by now, as it would be
+        # when it changes what bjoern offers (the tests hide the mark this way).
+        direct = getattr(require("_bjoern", INSTALL), MARK, 0) >= 1
+        BjoernLoop(require("bjoern", INSTALL), self.libev, app, listeners[0], self.log,
+                   adapt=not direct).run(lifecycle)
 
 
 def _one_socket(count: int) -> str:

@@ -39,7 +39,6 @@ from chaussette.errors import BackendError
 from chaussette.lifecycle import Lifecycle
 from chaussette.sockets import Listener
 from chaussette_bjoern.libev import Libev, c_handler
-from chaussette_bjoern.wsgi import Application
 
 #: How often the main thread looks for a SIGINT and for the end of the loop.
 POLL = 0.1
@@ -53,12 +52,18 @@ class BjoernLoop:
     """One ``serve()``: bjoern's loop in its thread, and the main thread's side."""
 
     def __init__(self, bjoern: Any, libev: Libev, app: Callable[..., Any], listener: Listener,
-                 log: logging.Logger) -> None:
+                 log: logging.Logger, adapt: bool) -> None:
+        """``adapt``: wrap ``app`` in the Python adapter, for a bjoern that is not one of the
+        marked builds (see ``chaussette_bjoern.wsgi``); those get the application as it is."""
         self.bjoern = bjoern
         self.libev = libev
         self.listener = listener
         self.log = log
-        self.app = Application(app, listener, self)
+        self.app = app
+        if adapt:
+            from chaussette_bjoern.wsgi import Application
+
+            self.app = Application(app, listener, self)
         self.stopping = False
         self.failure: BaseException | None = None
 

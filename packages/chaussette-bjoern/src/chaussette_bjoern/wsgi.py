@@ -1,13 +1,18 @@
 """What bjoern gets wrong, corrected between bjoern and the application: the environ,
-HEAD responses, and the stop's ``Connection: close``.
+HEAD responses, the stop's ``Connection: close``, and an application's SystemExit.
+
+Only for a bjoern that is not one of chaussette's marked builds (stock bjoern, or builds
+before 3.2.2+chaussette.3): those do all this in C (ci/build-bjoern, fixes 5 and 9-12), and
+the backend hands them the application as it is, which saves this wrapper's cost on
+every request.
 
 bjoern fills the server's address from the listening socket once (an IPv6 listener got
 none), and a unix-socket client has no address (stock bjoern formats garbage, the fixed
-build leaves it empty). The backend serves a single listener, so the right values for
-the server are known once; a unix-socket client gets core's usual ones (``UNIX_ENVIRON``,
-their one source; a TCP client's REMOTE_ADDR and REMOTE_PORT come from bjoern). Other
-responses than HEAD go to bjoern untouched, which keeps its fast paths (a one-item list,
-``wsgi.file_wrapper``).
+builds before 3.2.2+chaussette.3 leave it empty). The backend serves a single listener, so
+the right values for the server are known once; a unix-socket client gets core's usual
+ones (``UNIX_ENVIRON``, their one source; a TCP client's REMOTE_ADDR and REMOTE_PORT come
+from bjoern). Other responses than HEAD go to bjoern untouched, which keeps its fast paths
+(a one-item list, ``wsgi.file_wrapper``).
 """
 
 from __future__ import annotations
