@@ -12,6 +12,7 @@ count includes idle wake-ups that depend on wall time under valgrind.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -52,9 +53,11 @@ def count(name: str, requests: int, workdir: Path) -> float:
     port = procs.free_port()
     out = workdir / f"{name}.callgrind"
     command = BY_NAME[name].command(sys.executable, "bench.apps:hello", "127.0.0.1", port)
+    # A fixed hash seed: string hashes decide how many probes each dict lookup takes, and
+    # with random seeds two runs of the same server differed by a few percent.
     server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", *command],
                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONHASHSEED": "0"})
     try:
         deadline = time.monotonic() + 120  # python under valgrind starts in seconds, not ms
         while True:
