@@ -53,6 +53,15 @@ ensure_system_tools() {
   fi
 }
 
+# A script of the bench Hatch environment (root hatch.toml), on the local Python 3.12 (the
+# bench environment's interpreter), with Hatch installed first if needed: ci/bench, ci/bench-instructions.
+bench_env() {  # script, args...
+  PYTHON_VERSIONS=(3.12)
+  use_local_pythons
+  ensure_hatch
+  exec hatch run "bench:$1" "${@:2}"
+}
+
 all_packages() {
   local dir
   for dir in packages/*/; do
