@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchlib import prepare, procs
@@ -28,11 +27,13 @@ REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 HELLO_END = b"Hello, World!\n"  # bench.apps.HELLO: the end of every response
 CONNECTIONS = 4
 WARM_UP = 400
+#: Python under valgrind starts in seconds, not milliseconds.
+STARTUP_TIMEOUT = 120.0
 
 
 def exchange(port: int, requests: int) -> None:
     """``requests`` requests in lock-step on CONNECTIONS kept-alive connections."""
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(CONNECTIONS)]
+    socks = [socket.create_connection((procs.HOST, port), timeout=60) for _ in range(CONNECTIONS)]
     try:
         for _ in range(requests // CONNECTIONS):
             for sock in socks:
@@ -50,36 +51,31 @@ def exchange(port: int, requests: int) -> None:
 
 
 def count(name: str, requests: int, workdir: Path) -> float:
-    port = procs.free_port()
     out = workdir / f"{name}.callgrind"
-    command = BY_NAME[name].command(sys.executable, "bench.apps:hello", "127.0.0.1", port)
+
+    def command(port: int) -> list[str]:
+        return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
+                *BY_NAME[name].command(sys.executable, "bench.apps:hello", procs.HOST, port)]
+
     # A fixed hash seed: string hashes decide how many probes each dict lookup takes, and
     # with random seeds two runs of the same server differed by a few percent.
-    server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", *command],
-                              cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONHASHSEED": "0"})
+    server = procs.start(command, None, ROOT, workdir / f"{name}.log", {**os.environ, "PYTHONHASHSEED": "0"})
     try:
-        deadline = time.monotonic() + 120  # python under valgrind starts in seconds, not ms
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=5).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"bench-instructions: {name} did not start: {' '.join(command)}")
-                time.sleep(0.2)
-        exchange(port, WARM_UP)
-        subprocess.run(["callgrind_control", "--zero", str(server.pid)], check=True, capture_output=True)
-        exchange(port, requests)
-        subprocess.run(["callgrind_control", "--dump", str(server.pid)], check=True, capture_output=True)
-        dumps = sorted(workdir.glob(f"{out.name}.{server.pid}.*"), key=lambda p: p.stat().st_mtime)
+        try:
+            procs.wait_ready(server, forks_worker=False, timeout=STARTUP_TIMEOUT)
+        except procs.StartError as exc:
+            raise SystemExit(f"bench-instructions: {name} {exc}") from None
+        exchange(server.port, WARM_UP)
+        subprocess.run(["callgrind_control", "--zero", str(server.proc.pid)], check=True, capture_output=True)
+        exchange(server.port, requests)
+        subprocess.run(["callgrind_control", "--dump", str(server.proc.pid)], check=True, capture_output=True)
+        dumps = sorted(workdir.glob(f"{out.name}.{server.proc.pid}.*"), key=lambda p: p.stat().st_mtime)
         for line in dumps[-1].read_text().splitlines():
             if line.startswith(("summary:", "totals:")):
                 return int(line.split()[1]) / requests
         raise SystemExit(f"bench-instructions: no total in {dumps[-1]}")
     finally:
-        server.kill()
-        server.wait()
+        procs.stop(server)
 
 
 def main(argv: list[str]) -> None:
