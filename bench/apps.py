@@ -27,10 +27,10 @@ def io(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[
     """Waits 10 ms as if on I/O, then answers like ``hello``.
 
     ``time.sleep`` is looked up at call time, so a backend that monkey-patches the
-    standard library (gevent, eventlet, gunicorn's gevent worker) turns it into a
-    cooperative wait, exactly as it would a database driver's socket read; threaded
-    servers wait in a thread; a server that patches nothing, or patches only sockets
-    (meinheld), blocks its whole loop for 10 ms.
+    standard library (gevent, eventlet, meinheld, gunicorn's gevent worker) turns it
+    into a cooperative wait, exactly as it would a database driver's socket read;
+    threaded servers wait in a thread; a server that patches nothing (bjoern) blocks
+    its whole loop for 10 ms.
     """
     time.sleep(IO_WAIT)
     start_response("200 OK", HELLO_HEADERS)

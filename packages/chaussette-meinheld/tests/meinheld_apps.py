@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
+import os
 import resource
 import socket
 import sys
+import threading
+import time
 from typing import Callable, Iterable, Iterator
 from urllib.parse import parse_qs
+
+import greenlet
 
 
 def _query(environ: dict, name: str) -> str:
@@ -27,6 +33,7 @@ def info(environ: dict, start_response: Callable) -> Iterable[bytes]:
     return _json(start_response, {
         **{key: environ.get(key) for key in keys},
         "socket_module": socket.socket.__module__,
+        "sleep_module": time.sleep.__module__,
         "open_files_soft_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
     })
 
@@ -38,6 +45,43 @@ def gate(environ: dict, start_response: Callable) -> Iterable[bytes]:
         print("gate request started", file=sys.stderr, flush=True)
         released = sock.recv(1)
     body = b"released" if released else b"gate closed"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+#: Set by every ``/greenlet`` request: a value seen before it is set leaked from another.
+REQUEST_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="unset")
+
+
+def greenlet_info(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """How many requests this request's greenlet has served (meinheld keeps them for the
+    next request), and what an earlier request left in a context variable."""
+    current = greenlet.getcurrent()
+    current.served = getattr(current, "served", 0) + 1
+    leaked = REQUEST_VAR.get()
+    REQUEST_VAR.set(environ["PATH_INFO"])
+    return _json(start_response, {"served": current.served, "leaked": leaked})
+
+
+def nap(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """Sleeps ``step`` seconds at a time (``time.sleep``, patched) until the file ``flag``
+    exists: as long as the test wants, however slow the machine."""
+    flag, step = _query(environ, "flag"), float(_query(environ, "step") or 0.01)
+    print("napping", file=sys.stderr, flush=True)
+    time.sleep(step)
+    while not os.path.exists(flag):
+        time.sleep(step)
+    body = b"woke"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def nap_in_thread(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """``time.sleep`` in a thread of the application's, where it cannot wait on the loop."""
+    thread = threading.Thread(target=time.sleep, args=(0.01,))
+    thread.start()
+    thread.join()
+    body = b"slept in a thread"
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -148,7 +192,8 @@ def hello(environ: dict, start_response: Callable) -> Iterable[bytes]:
     return [b"hello world"]
 
 
-ROUTES = {"/info": info, "/gate": gate, "/big": big, "/redirect": redirect, "/empty-first": empty_first,
+ROUTES = {"/info": info, "/gate": gate, "/greenlet": greenlet_info, "/nap": nap, "/nap-in-thread": nap_in_thread,
+          "/big": big, "/redirect": redirect, "/empty-first": empty_first,
           "/lazy-empty": lazy_empty, "/lazy-hello": lazy_hello, "/no-body": no_body, "/write": legacy_write,
           "/write-late": write_late, "/bad-response": bad_response, "/exc-info": exc_info_replaces,
           "/exc-info-late": exc_info_too_late, "/twice": twice, "/no-start-response": no_start_response,

@@ -38,21 +38,24 @@ def test_our_build_passes() -> None:
     assert verdict.problem is None
 
 
-def test_an_earlier_build_is_refused(tmp_path: Path) -> None:
-    """A build from before the mark (its metadata and a ``meinheld.server`` without
-    ``CHAUSSETTE_WSGI``, first on the path) is imported, found unmarked and refused."""
+@pytest.mark.parametrize("build, mark", [("6", ""), ("8", "CHAUSSETTE_WSGI = 1\n")])
+def test_an_earlier_build_is_refused(tmp_path: Path, build: str, mark: str) -> None:
+    """A build from before the mark (``.6``: no ``CHAUSSETTE_WSGI``) or with an earlier
+    one (``.8``: no ``can_sleep()`` for the patched ``time.sleep``), its metadata and a
+    ``meinheld.server`` first on the path, is imported, found wanting and refused."""
+    version = f"1.0.2+chaussette.{build}"
     (tmp_path / "meinheld").mkdir()
     (tmp_path / "meinheld" / "__init__.py").write_text("")
-    (tmp_path / "meinheld" / "server.py").write_text("def set_request_limits(*limits): pass\n")
-    info = tmp_path / "meinheld-1.0.2+chaussette.6.dist-info"
+    (tmp_path / "meinheld" / "server.py").write_text(mark + "def set_request_limits(*limits): pass\n")
+    info = tmp_path / f"meinheld-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: meinheld\nVersion: 1.0.2+chaussette.6\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: meinheld\nVersion: {version}\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
     done = run_chaussette("--backend", "meinheld", "--port", "0", env=env)
     assert done.returncode == 1, done.stderr
     line, = done.stderr.strip().splitlines()
-    assert line.startswith("chaussette: error: meinheld 1.0.2+chaussette.6 with greenlet ")
-    assert "a build from before 1.0.2+chaussette.8" in line and abi.HOW_TO_FIX in line
+    assert line.startswith(f"chaussette: error: meinheld {version} with greenlet ")
+    assert f"a build from before {abi.FIRST_USABLE_BUILD}" in line and abi.HOW_TO_FIX in line
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +97,6 @@ def test_stock_meinheld_is_refused_with_the_way_to_a_working_build(stock_meinhel
     assert done.returncode == 1, done.stderr
     line, = done.stderr.strip().splitlines()
     assert line.startswith("chaussette: error: meinheld 1.0.2 with greenlet ")
-    assert "cannot serve: it is not chaussette's build; get chaussette's build (1.0.2+chaussette.8" in line
+    assert f"cannot serve: it is not chaussette's build; get chaussette's build ({abi.FIRST_USABLE_BUILD}" in line
     assert ("ci/build-meinheld wheels && pip install --upgrade --find-links wheels "
             "meinheld==1.0.2'") in line

@@ -13,7 +13,7 @@ import pytest
 
 from chaussette.testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses, request,
                                       tcp_and_unix_listeners)
-from helpers import run_chaussette, start
+from helpers import Gate, run_chaussette, start
 from meinheld_apps import UNSAFE_RESPONSES
 
 
@@ -207,11 +207,33 @@ def test_several_listeners_tcp_and_unix(tmp_path: Any) -> None:
 
 # -- monkey-patching ----------------------------------------------------------------------
 
-def test_socket_is_patched_before_the_app_is_imported() -> None:
+def test_socket_and_sleep_are_patched_before_the_app_is_imported() -> None:
     with start() as server:
-        assert _info(server.tcp_address)["socket_module"] == "meinheld.msocket"
+        info = _info(server.tcp_address)
+        assert (info["socket_module"], info["sleep_module"]) == ("meinheld.msocket", "chaussette_meinheld.sleep")
     with start("--no-monkey") as server:
-        assert _info(server.tcp_address)["socket_module"] == "socket"
+        info = _info(server.tcp_address)
+        assert (info["socket_module"], info["sleep_module"]) == ("socket", "time")
+
+
+def test_a_sleeping_request_lets_others_be_served(tmp_path: Any) -> None:
+    """The patched ``time.sleep`` waits on meinheld's loop (build fix 19): a request that
+    sleeps until the test says so does not stop the server from answering another one."""
+    flag = tmp_path / "wake"
+    with start() as server, connect(server.tcp_address) as sleeper:
+        sleeper.sendall(b"GET /nap?flag=%s HTTP/1.1\r\nHost: x\r\n\r\n" % str(flag).encode())
+        server.wait_for("napping")
+        assert _info(server.tcp_address)["sleep_module"] == "chaussette_meinheld.sleep"
+        assert _greenlet(server.tcp_address)["leaked"] == "unset"
+        flag.touch()
+        assert read_responses(sleeper, ["GET"])[0].body == b"woke"
+
+
+def test_sleep_off_the_loop_blocks_and_bad_lengths_are_time_sleeps_errors() -> None:
+    with start() as server:
+        assert request(server.tcp_address, path="/nap-in-thread")[2] == b"slept in a thread"
+        assert request(server.tcp_address, path="/nap?flag=/&step=-1")[0] == 500
+        server.wait_for("sleep length must be non-negative")
 
 
 # -- responses meinheld alone would frame wrongly on a kept-alive connection --------------
@@ -382,3 +404,44 @@ def test_upload_in_several_reads_then_a_response_that_waits(server: Any) -> None
         sock.sendall(b"POST /big?size=%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                      % (BIG, len(body)) + body)
         assert len(read_responses(sock, ["POST"])[0].body) == BIG
+
+
+# -- request greenlets, kept for the next request (build fix 18) --------------------------
+
+def _greenlet(address: Any) -> dict:
+    status, _, body = request(address, path="/greenlet")
+    assert status == 200
+    return json.loads(body)
+
+
+def test_one_greenlet_serves_request_after_request_each_in_a_fresh_context() -> None:
+    """A greenlet per request cost an mmap and a munmap each (its frame stack): the build
+    keeps them, and gives each request the empty context a new greenlet would have."""
+    with start() as server:
+        seen = [_greenlet(server.tcp_address) for _ in range(4)]
+        assert [info["served"] for info in seen] == [1, 2, 3, 4]
+        assert {info["leaked"] for info in seen} == {"unset"}
+        assert server.stop() == 0
+        assert "Traceback" not in server.output and "GreenletExit" not in server.output
+
+
+def test_greenlets_that_waited_go_back_to_whoever_resumed_them() -> None:
+    """Pipelined requests run one inside another's greenlet; the second waits (a patched
+    socket) after the first's greenlet has gone back to the pool and served someone else.
+    Resumed by the loop, it must come back to the loop, not to that greenlet."""
+    with Gate() as first, Gate() as second, start() as server, connect(server.tcp_address) as sock:
+        sock.sendall(b"GET /gate?port=%d HTTP/1.1\r\nHost: x\r\n\r\n" % first.port
+                     + b"GET /gate?port=%d HTTP/1.1\r\nHost: x\r\n\r\n" % second.port
+                     + b"GET /greenlet HTTP/1.1\r\nHost: x\r\n\r\n")
+        first.wait_for(1)
+        first.release()
+        second.wait_for(1)
+        meanwhile = [_greenlet(server.tcp_address) for _ in range(3)]
+        assert [info["leaked"] for info in meanwhile] == ["unset"] * 3
+        second.release()
+        responses = read_responses(sock, ["GET", "GET", "GET"])
+        assert [response.body for response in responses[:2]] == [b"released", b"released"]
+        assert json.loads(responses[2].body)["leaked"] == "unset"
+        assert _greenlet(server.tcp_address)["leaked"] == "unset"
+        assert server.stop() == 0
+        assert "Traceback" not in server.output and "GreenletExit" not in server.output

@@ -4,9 +4,10 @@ The backend passes the application straight to meinheld, so it needs what chauss
 build recipe (``ci/build-meinheld``) puts into meinheld's C code: a response path that
 frames every response right on a kept-alive connection, PEP 3333's ``write`` and
 ``exc_info``, refused CR/LF/NUL in response headers, the connection's address in the
-environ (fixes 13-16), besides the fixes that make it build and run on Python 3.10-3.13
-against greenlet >= 2 at all. Those builds (``1.0.2+chaussette.N``, N >= 8) mark
-themselves with ``meinheld.server.CHAUSSETTE_WSGI``. Any other meinheld is refused at
+environ (fixes 13-16), and what its ``time.sleep`` needs (fixes 19-20: ``can_sleep()``,
+a start_response per request), besides the fixes that make it build and run on Python
+3.10-3.13 against greenlet >= 2 at all. Those builds (``1.0.2+chaussette.N``, N >= 9) mark
+themselves with ``meinheld.server.CHAUSSETTE_WSGI`` >= 2. Any other meinheld is refused at
 start-up, in one line that says how to get the build, instead of serving wrong responses.
 
 The check costs no subprocess. The installed versions come first, from metadata alone:
@@ -14,7 +15,7 @@ a meinheld that is not one of our builds (stock 1.0.2, a distribution's rebuild,
 refused without being imported, since a copy compiled against another greenlet ABI (or,
 on 3.13, against removed C-API functions) may not import, or crash once it runs; so is
 greenlet < 2, which our wheels are not compiled for. Then one of our builds is imported
-and must carry the mark, which earlier ones do not.
+and must carry the mark at the level the backend needs, which earlier ones do not.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 #: The local version our build recipe gives its wheels (``1.0.2+chaussette.N``).
 OUR_VERSION_PREFIX = "1.0.2+chaussette."
-#: The first build whose response path the backend relies on (recipe fixes 13-16).
-FIRST_USABLE_BUILD = "1.0.2+chaussette.8"
-#: What such a build's ``meinheld.server`` carries.
+#: The first build with all the backend relies on (recipe fixes 13-16, 19-20).
+FIRST_USABLE_BUILD = "1.0.2+chaussette.9"
+#: What such a build's ``meinheld.server`` carries, and its least value (``.8`` has 1).
 MARK = "CHAUSSETTE_WSGI"
+MARK_LEVEL = 2
 #: How to get a working build, appended to every refusal.
 HOW_TO_FIX = (f"get chaussette's build ({FIRST_USABLE_BUILD} or later): in a chaussette checkout run "
               "'ci/build-meinheld wheels && pip install --upgrade --find-links wheels meinheld==1.0.2' "
@@ -66,8 +68,8 @@ def _unmarked() -> str | None:
         from meinheld import server
     except ImportError as exc:
         return f"it does not import ({type(exc).__name__}: {exc})"
-    if getattr(server, MARK, None) is None:
-        return f"it is a build from before {FIRST_USABLE_BUILD}, whose responses the backend had to correct"
+    if getattr(server, MARK, 0) < MARK_LEVEL:
+        return f"it is a build from before {FIRST_USABLE_BUILD}, which lacks what the backend relies on"
     return None
 
 

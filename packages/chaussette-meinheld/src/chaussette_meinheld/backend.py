@@ -27,7 +27,7 @@ MAX_FD = 65536
 
 class MeinheldBackend(Backend):
     name = "meinheld"
-    summary = "meinheld: C event loop (picoev) with a greenlet per request, monkey-patched sockets"
+    summary = "meinheld: C event loop (picoev) with greenlets, monkey-patched sockets and time.sleep"
     capabilities = Capabilities(unix_sockets=True, spawn=False, graceful_stop=True, monkey_patch=True)
     settings = (
         Setting("meinheld_max_content_length", "Largest request body accepted (larger: 413) "
@@ -65,10 +65,16 @@ class MeinheldBackend(Backend):
         return config.limit_request_line, config.limit_request_fields, config.limit_request_field_size
 
     def patch(self) -> None:
-        """meinheld only patches ``socket`` (not ``time``, ``select``, ``threading``...)."""
+        """``socket``, as meinheld patches it, and ``time.sleep`` (see ``sleep``); not
+        ``select``, ``threading``..., which meinheld has no cooperative version of."""
+        import time
+
         from meinheld import patch
 
+        from chaussette_meinheld.sleep import cooperative
+
         patch.patch_all()
+        time.sleep = cooperative(time.sleep)
 
     def keep_alive(self) -> int:
         """meinheld's keep-alive in whole seconds, 0 for off (meinheld's own default is off)."""
