@@ -7,13 +7,16 @@ Imported by ``serve()`` only, after monkey-patching.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from gevent import GreenletExit
 from gevent import pywsgi
+from gevent.pywsgi import unquote_latin1
 
 from chaussette.backends.wsgiref import IO_TIMEOUT, REASONS, UNIX_REMOTE_ADDR, http_date
 from chaussette.framing import (HTTPError, Limits, RequestHead, body_framing, check_host, check_trailer,
@@ -68,6 +71,31 @@ class UnixPeer(tuple):
         return self is not other
 
 
+@functools.lru_cache(maxsize=1)
+def http_date_bytes(second: int) -> bytes:
+    """The Date header value, formatted once a second."""
+    return pywsgi.format_date_time(second)
+
+
+def add_http_variables(environ: dict, fields: list[tuple[str, str]]) -> None:
+    """The request's fields as ``HTTP_`` variables, by pywsgi's rules: a name with an
+    underscore is dropped (it would pose as the same name with a dash), repeated fields
+    are joined with commas (cookies with "; "), and Content-Type and Content-Length are
+    left to their own variables."""
+    for name, value in fields:
+        if "_" in name:
+            continue
+        key = name.replace("-", "_").upper()
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            continue
+        key = "HTTP_" + key
+        value = value.strip()
+        if key in environ:
+            environ[key] += ("; " if "COOKIE" in key else ",") + value
+        else:
+            environ[key] = value
+
+
 def refusal(error: HTTPError) -> bytes:
     """A complete response for a request refused before the application ran."""
     body = error.reason.encode("ascii") + b"\n"
@@ -108,7 +136,9 @@ class Handler(pywsgi.WSGIHandler):
 
     server: ChaussetteServer
     head: RequestHead | None = None
-    idle = False  # waiting for a request line
+    fields: dict[str, str]  # the first value of each request field (read_request)
+    chunked = False  # the request body is chunked (_read_head)
+    idle = False  # waiting for the first byte of a request
     served = False  # a request was read on this connection
     _held: bytearray | None = None  # the response head while _write_with_headers runs
 
@@ -116,6 +146,11 @@ class Handler(pywsgi.WSGIHandler):
         if not isinstance(address, tuple):
             address = UnixPeer()
         super().__init__(sock, address, server, *args)
+        environ = server.get_environ()
+        environ["SCRIPT_NAME"] = ""  # pywsgi's: the application is the root
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = str(address[0]), str(address[1])
+        #: The server's environ plus what stays the same on this connection, built once.
+        self.connection_environ = environ
 
     def handle(self) -> None:
         handlers = self.server.state.handlers
@@ -142,7 +177,7 @@ class Handler(pywsgi.WSGIHandler):
 
     def handle_one_request(self) -> Any:
         """Read the head with core's strict parser and limits, then let pywsgi go on from
-        the already parsed head (see ``read_requestline`` and ``MessageClass``)."""
+        the already parsed head (see ``read_request`` and ``get_environ``)."""
         state = self.server.state
         if (state.stopping and self.served) or self.socket is None:
             return None
@@ -161,24 +196,22 @@ class Handler(pywsgi.WSGIHandler):
         return super().handle_one_request()
 
     def _read_head(self, state: ServingState) -> RequestHead | None:
+        """The next head, or None at a clean end of stream. The wait for its first byte is
+        bounded by the keep-alive timeout, the rest of the head by IO_TIMEOUT."""
         sock = self.socket
-        self.idle = True
+        rfile = self.rfile
         sock.settimeout(state.keep_alive or IO_TIMEOUT)
-
-        def readline(size: int) -> bytes:
-            line = self.rfile.readline(size)
-            if self.idle:  # the request started: the rest of its head gets IO_TIMEOUT
-                self.idle = False
-                sock.settimeout(IO_TIMEOUT)
-            return line
-
+        self.idle = True
         try:
-            head = read_head(readline, state.limits)
+            rfile.peek(1)  # returns at once when a pipelined request is already buffered
         finally:
             self.idle = False
+        sock.settimeout(IO_TIMEOUT)
+        head = read_head(rfile.readline, state.limits)
         if head is not None:
             check_host(head)
-            body_framing(head)  # ambiguous or malformed framing is a 400 before pywsgi sees it
+            # ambiguous or malformed framing is a 400 before pywsgi sees it
+            self.chunked = body_framing(head).chunked
         return head
 
     def read_requestline(self) -> str:
@@ -186,37 +219,83 @@ class Handler(pywsgi.WSGIHandler):
         assert head is not None
         return f"{head.method} {head.target} HTTP/{head.version[0]}.{head.version[1]}"
 
-    def MessageClass(self, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
-        """The headers ``_read_head`` already parsed, in pywsgi's message type, without a
-        second parse: pywsgi's own would re-read them from the socket with http.client's
-        fixed limits, and even building the message header by header through the email
-        package cost ~20 µs a request. compat32, the message's policy, stores each field
-        as the (name, value) pair it is given, so the list is what it would hold."""
+    def read_request(self, raw_requestline: str) -> bool:
+        """pywsgi's request attributes, set from the head ``_read_head`` parsed, by pywsgi's
+        rules: its own method would split the line again and build an email message only
+        to look four fields up in it."""
+        self.command, self.path, self.request_version = raw_requestline.split(" ")
+        assert self.head is not None
+        # dict() keeps the last of repeated names: reversed, it keeps the first, as email's get().
+        self.fields = fields = dict(reversed(self.head.headers))
+        length = fields.get("content-length")
+        # int() refuses a list such as "4, 4": a 400, as with pywsgi's own parse.
+        self.content_length = None if length is None else int(length)
+        if self.content_length and self.command == "HEAD":
+            raise pywsgi._InvalidClientRequest("Unexpected Content-Length")
+        self.close_connection = not self.server.state.keep_alive or self._close_requested()
+        return True
+
+    def _close_requested(self) -> bool:
+        """HTTP/1.1 keeps the connection unless told to close, HTTP/1.0 closes unless
+        told to keep it."""
+        if self.request_version == "HTTP/1.1":
+            return self.fields.get("connection", "").lower() == "close"
+        if self.request_version == "HTTP/1.0":
+            return self.fields.get("connection", "close").lower() != "keep-alive"
+        return True
+
+    @property
+    def headers(self) -> Any:
+        """pywsgi's request attribute, in its message type: nothing that serves a request
+        reads it any more, so it is built only when something does. compat32, the
+        message's policy, stores each field as the (name, value) pair it is given, so the
+        list is what pywsgi's own parse would hold."""
         message = pywsgi.OldMessage()
         if self.head is not None:
             message._headers = list(self.head.headers)
         return message
 
     def get_environ(self) -> dict:
-        """pywsgi's environ, with a chunked body read through ``StrictInput``."""
-        environ = super().get_environ()
-        original = self.wsgi_input
-        if original is not None and original.chunked_input:
-            strict = StrictInput(original.rfile, original.content_length, socket=original.socket,
-                                 chunked_input=True)
-            strict.limits = self.server.state.limits
-            self.wsgi_input = strict
-            if environ.get("wsgi.input") is original:
-                environ["wsgi.input"] = strict
+        """pywsgi's environ, built in one pass over the parsed head (pywsgi formats each
+        field back into a header line and splits it again), with a chunked body read
+        through ``StrictInput``."""
+        environ = self.connection_environ.copy()
+        environ["REQUEST_METHOD"] = self.command
+        path, _, environ["QUERY_STRING"] = self.path.partition("?")
+        environ["PATH_INFO"] = unquote_latin1(path)
+        environ["SERVER_PROTOCOL"] = self.request_version
+        fields = self.fields
+        if "content-type" in fields:
+            environ["CONTENT_TYPE"] = fields["content-type"]
+        if fields.get("content-length"):
+            environ["CONTENT_LENGTH"] = fields["content-length"]
+        assert self.head is not None
+        add_http_variables(environ, self.head.headers)
+        self.wsgi_input = self._input(environ.get("HTTP_EXPECT") == "100-continue")
+        # pywsgi gives an upgraded connection's app the raw stream: the body is not framed.
+        handling_reads = not self._connection_upgrade_requested()
+        environ["wsgi.input"] = self.wsgi_input if handling_reads else self.rfile
+        environ["wsgi.input_terminated"] = handling_reads
         return environ
 
-    def read_request(self, raw_requestline: str) -> bool:
-        result = super().read_request(raw_requestline)
-        if not self.server.state.keep_alive:
-            self.close_connection = True
-        return result
+    def _input(self, expects_continue: bool) -> pywsgi.Input:
+        """pywsgi's body reader; given the socket, it answers 100 Continue on first read."""
+        sock = self.socket if expects_continue else None
+        if not self.chunked:
+            return pywsgi.Input(self.rfile, self.content_length, socket=sock)
+        strict = StrictInput(self.rfile, self.content_length, socket=sock, chunked_input=True)
+        strict.limits = self.server.state.limits
+        return strict
+
+    def _connection_upgrade_requested(self) -> bool:
+        fields = self.fields
+        return (fields.get("connection", "").lower() == "upgrade"
+                or fields.get("upgrade", "").lower() == "websocket")
 
     def finalize_headers(self) -> None:
+        if self.provided_date is None:  # pywsgi would format the date for each response
+            self.provided_date = http_date_bytes(int(time.time()))
+            self.response_headers.append((b"Date", self.provided_date))
         super().finalize_headers()
         if self.command == "HEAD" and self.response_use_chunked:
             # No body follows, so no chunked framing (nor its terminating chunk) either.
@@ -242,10 +321,23 @@ class Handler(pywsgi.WSGIHandler):
         self._sendall(held)
 
     def _sendall(self, data: bytes) -> None:
+        """pywsgi's, with one ``send()`` when the socket buffer takes all the data (a small
+        response does): gevent's ``sendall()`` first asks the kernel for SO_SNDBUF, one
+        more system call per response."""
         if self._held is not None:
             self._held += data
             return
-        super()._sendall(data)
+        sock = self.socket
+        try:
+            sent = sock.send(data)
+            if sent < len(data):
+                sock.sendall(memoryview(data)[sent:])
+        except OSError as exc:
+            self.status = f"socket error: {exc}"
+            if self.code > 0:
+                self.code = -self.code
+            raise
+        self.response_length += len(data)
 
     def _write(self, data: bytes) -> None:
         """pywsgi sends the application's body even for HEAD, which desynchronises the
