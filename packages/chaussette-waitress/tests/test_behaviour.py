@@ -113,3 +113,29 @@ def test_head_of_a_file_wrapper_response_has_no_body() -> None:
     head_response, _, after = rest.partition(b"\r\n\r\n")
     assert f"Content-Length: {len(content)}".encode() in head_response
     assert after.startswith(b"HTTP/1.1 200"), "the HEAD response must have no body"
+
+
+def _sends(sock: Any) -> int:
+    return int(get(sock, "/sends").body)
+
+
+def test_a_small_response_is_one_send() -> None:
+    """waitress sends each write at once: its head, then its body, two sends for a small
+    response. The head now goes with the first part of the body."""
+    with start() as server, connect(server.tcp_address, timeout=ANSWER_TIMEOUT) as sock:
+        before = _sends(sock)
+        assert get(sock, "/").body == b"hello world"
+        assert _sends(sock) - before == 2  # the first /sends response, and the hello
+
+
+def test_head_and_body_joined_or_not_arrive_whole() -> None:
+    """Joined up to HEAD_WITH_BODY_MAX, written apart above it, and HEAD (no body)."""
+    with start() as server, connect(server.tcp_address, timeout=ANSWER_TIMEOUT) as sock:
+        for size in (1, 65536, 65537, 300000):
+            assert get(sock, f"/big?size={size}").body == b"b" * size
+    with start() as server, connect(server.tcp_address, timeout=ANSWER_TIMEOUT) as sock:
+        sock.sendall(b"HEAD /big?size=10 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        rest = receive_until(sock, b"hello world")
+    head_response, _, after = rest.partition(b"\r\n\r\n")
+    assert b"Content-Length: 10" in head_response
+    assert after.startswith(b"HTTP/1.1 200"), "the HEAD response must have no body"

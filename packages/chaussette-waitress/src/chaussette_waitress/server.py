@@ -40,6 +40,8 @@ DRAIN_POLL = 0.1
 #: How long a stop waits for the first request of a connection accepted before it: under a
 #: process manager no other worker can answer that client.
 FRESH_CONNECTION_WAIT = 5.0
+#: Largest first body part sent together with the response head: joining them copies it.
+HEAD_WITH_BODY_MAX = 64 * 1024
 
 
 class ConnectionPolicy:
@@ -84,11 +86,41 @@ class Task(WSGITask):
         return head
 
     def write(self, data: bytes) -> None:
-        super().write(b"" if self.is_head else data)
+        """The response head goes out with the first part of the body, in one send:
+        waitress sends each of its writes at once, so a small response took two sends
+        (two segments for the client to read) and two trips through the output lock."""
+        if self.is_head:
+            data = b""
+        if self.wrote_header or not data or len(data) > HEAD_WITH_BODY_MAX:
+            super().write(data)
+            return
+        channel, held = self.channel, HeldWrites(self.channel)
+        self.channel = held  # type: ignore[assignment]
+        try:
+            super().write(data)
+        finally:
+            self.channel = channel
+        channel.write_soon(b"".join(held.parts))
 
     def finish(self) -> None:
         super().finish()
         self.channel.served = True
+
+
+class HeldWrites:
+    """A channel whose ``write_soon`` keeps what it is given, for ``Task.write`` to send
+    in one piece; everything else is the channel's."""
+
+    def __init__(self, channel: HTTPChannel) -> None:
+        self.channel = channel
+        self.parts: list[bytes] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.channel, name)
+
+    def write_soon(self, data: bytes) -> int:
+        self.parts.append(data)
+        return len(data)
 
 
 class Channel(HTTPChannel):
