@@ -7,10 +7,8 @@ Imported by ``serve()`` only, after monkey-patching.
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +67,6 @@ class UnixPeer(tuple):
 
     def __ne__(self, other: object) -> bool:
         return self is not other
-
-
-@functools.lru_cache(maxsize=1)
-def http_date_bytes(second: int) -> bytes:
-    """The Date header value, formatted once a second."""
-    return pywsgi.format_date_time(second)
 
 
 def add_http_variables(environ: dict, fields: list[tuple[str, str]]) -> None:
@@ -294,7 +286,7 @@ class Handler(pywsgi.WSGIHandler):
 
     def finalize_headers(self) -> None:
         if self.provided_date is None:  # pywsgi would format the date for each response
-            self.provided_date = http_date_bytes(int(time.time()))
+            self.provided_date = http_date().encode("latin-1")
             self.response_headers.append((b"Date", self.provided_date))
         super().finalize_headers()
         if self.command == "HEAD" and self.response_use_chunked:
