@@ -33,6 +33,8 @@ class ServerProcess:
         """Start ``command`` with its output captured line by line, stdin closed."""
         full_env = dict(os.environ if env is None else env)
         full_env.setdefault("PYTHONUNBUFFERED", "1")
+        # So that a server which outlives ``wait()`` prints where each thread is stuck.
+        full_env.setdefault("PYTHONFAULTHANDLER", "1")
         self.proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, pass_fds=tuple(pass_fds), env=full_env,
                                      cwd=cwd)
@@ -112,7 +114,21 @@ class ServerProcess:
             self.proc.send_signal(signum)
 
     def wait(self, timeout: float = 30.0) -> int:
-        code = self.proc.wait(timeout)
+        """The exit code; a server still running after ``timeout`` fails the test with its
+        log and, through faulthandler and SIGABRT, the stack of each of its threads, so a
+        hang that happens once in many runs says where it was."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGABRT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+            for reader in self._readers:
+                reader.join(5)
+            raise AssertionError(f"pid {self.pid} still running {timeout:g}s later; its stderr, "
+                                 f"ending with its stacks at SIGABRT:\n{self.output}") from None
         for reader in self._readers:
             reader.join(5)
         return code
