@@ -1,10 +1,11 @@
 """Before measuring: wrk, the backend packages that exist, and which backends work.
 
-The bench environment (root ``hatch.toml``, ``[envs.bench]``) holds the committed
-packages. Backend packages still being written are installed here, one at a time, when
-their ``pyproject.toml`` exists: one that does not install skips that backend (with the
-reason printed) instead of failing the whole run. meinheld needs the fixed wheel that
-PyPI cannot provide, built once into ``.wheels/`` by ``ci/build-meinheld``.
+The bench environment (root ``hatch.toml``, ``[envs.bench]``) holds core and waitress,
+which install everywhere. The other backend packages are installed here, one at a time:
+one that does not install (its library has no build for this Python, its fixed wheel
+does not build) skips that backend with the reason printed instead of failing the whole
+run. A package's ``extra-wheels`` script builds what PyPI cannot provide (meinheld's and
+bjoern's fixed wheels) once into ``.wheels/``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: Backend packages every bench environment has (its workspace members).
-COMMITTED = {"chaussette-core", "chaussette-waitress"}
+#: Packages the bench environment already has (its workspace members).
+IN_ENVIRONMENT = {"chaussette-core", "chaussette-waitress"}
 #: Not backend packages.
 NOT_BACKENDS = {"chaussette"}
 
@@ -64,9 +65,7 @@ def _extra_wheels(root: Path, package: Path, wheels: Path) -> str | None:
     """Wheels the package needs that PyPI cannot provide; an error message or None."""
     script = package / "extra-wheels"
     if not (script.is_file() and os.access(script, os.X_OK)):
-        if package.name != "chaussette-meinheld":
-            return None
-        script = root / "ci" / "build-meinheld"
+        return None
     say(f"{package.name}: wheels PyPI cannot provide: {script.relative_to(root)} {wheels}")
     proc = subprocess.run([str(script), str(wheels)], cwd=root, capture_output=True, text=True,
                           env={**os.environ, "PYTHON": _base_python()})
@@ -79,7 +78,7 @@ def install_backend_packages(root: Path, wheels: Path) -> dict[str, str]:
     """Install every backend package the environment lacks; returns {package: why skipped}."""
     skipped: dict[str, str] = {}
     for package in sorted((root / "packages").iterdir()):
-        if not package.is_dir() or package.name in COMMITTED | NOT_BACKENDS:
+        if not package.is_dir() or package.name in IN_ENVIRONMENT | NOT_BACKENDS:
             continue
         if not (package / "pyproject.toml").is_file():
             skipped[package.name] = "no pyproject.toml yet"
