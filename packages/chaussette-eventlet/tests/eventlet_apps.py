@@ -6,9 +6,12 @@ import json
 import sys
 import time
 from typing import Callable, Iterable
+import os
+import signal
 from urllib.parse import parse_qs
 
-from eventlet import patcher
+import eventlet
+from eventlet import greenthread, patcher
 
 #: Whether core monkey-patched before importing the application.
 PATCHED_AT_IMPORT = patcher.is_monkey_patched("socket")
@@ -77,13 +80,36 @@ def _stubborn(environ: dict, start_response: Callable) -> list[bytes]:
     return _reply(start_response, b"too late")
 
 
+def _signal_while_ending(signum: int, trigger: str) -> None:
+    """Once ``trigger`` exists, signal the server from a green thread that has returned
+    but not yet ended: the moment in which eventlet cannot name the thread."""
+    while not os.path.exists(trigger):
+        time.sleep(0.02)
+    exit_event = greenthread.getcurrent()._exit_event
+    exit_event.send(None)  # as if it had returned
+    os.kill(os.getpid(), signum)
+    for _ in range(10000):  # the pending handler runs at one of these bytecodes
+        pass
+    exit_event.reset()  # so that its real return does not send twice
+
+
+def _signalling(environ: dict, start_response: Callable) -> list[bytes]:
+    """Starts ``_signal_while_ending`` and stays in flight for ``seconds``."""
+    signum = signal.Signals[_query(environ, "signal", "SIGINT")]
+    eventlet.spawn(_signal_while_ending, signum, _query(environ, "trigger", ""))
+    print("signalling request started", file=sys.stderr, flush=True)
+    time.sleep(float(_query(environ, "seconds", "0")))
+    return _reply(start_response, b"signalled")
+
+
 def _generated(environ: dict, start_response: Callable) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain")])
     yield b"generated body"
 
 
 ROUTES = {"/hold": _hold, "/environ": _environ, "/patched": _patched, "/lazy-error": _lazy_error,
-          "/no-content": _no_content, "/generated": _generated, "/stubborn": _stubborn}
+          "/no-content": _no_content, "/generated": _generated, "/stubborn": _stubborn,
+          "/signalling": _signalling}
 
 
 def app(environ: dict, start_response: Callable) -> Iterable[bytes]:

@@ -285,3 +285,33 @@ def test_graceful_timeout_exits_even_if_the_application_swallows_it() -> None:
         assert server.wait(15) == 0  # the application alone would hold it for 30 s more
         assert "graceful timeout" in server.output
         client.join(10)
+
+
+def test_second_signal_in_an_ending_green_thread_still_exits(tmp_path: Path) -> None:
+    """The second signal lands in a green thread that has returned but not yet ended (as
+    the stop's own green thread does just after "stopping"), where eventlet cannot name
+    the thread its log record asks for: the exit must still happen, at once."""
+    trigger = tmp_path / "signal-now"
+    with start(*TCP, "--graceful-timeout", "120") as server:
+        path = f"/signalling?signal=SIGINT&seconds=60&trigger={trigger}"
+        client = threading.Thread(target=quietly, args=(request, server.tcp_address, "GET", path),
+                                  daemon=True)
+        client.start()
+        server.wait_for("signalling request started")
+        server.signal(signal.SIGTERM)
+        server.wait_for("stopping", timeout=10)
+        trigger.touch()
+        assert server.wait(20) == 1  # the request in flight would hold it for 60 s
+        assert "SIGINT received again: exiting now" in server.output
+        assert "Traceback" not in server.output, server.output
+        client.join(10)
+
+
+def test_first_signal_in_an_ending_green_thread_stops_gracefully(tmp_path: Path) -> None:
+    trigger = tmp_path / "signal-now"
+    trigger.touch()
+    with start(*TCP) as server:
+        assert request(server.tcp_address, path=f"/signalling?signal=SIGTERM&trigger={trigger}")[0] == 200
+        assert server.wait(20) == 0
+        assert "SIGTERM received: stopping" in server.output
+        assert "Traceback" not in server.output, server.output

@@ -15,7 +15,8 @@ from typing import Any, Iterator
 import eventlet
 import greenlet
 import pytest
-from eventlet import hubs
+from eventlet import greenthread, hubs
+from eventlet.green import threading as green_threading
 
 from chaussette_eventlet.server import SignalRouter
 
@@ -87,3 +88,31 @@ def test_a_swallowed_exit_is_raised_when_serve_would_return(router: SignalRouter
 def test_adopting_twice_wraps_once(router: SignalRouter) -> None:
     router.adopt([signal.SIGUSR1])
     assert router.handlers[signal.SIGUSR1] != router.handle
+
+
+def test_a_signal_in_an_ending_green_thread_is_handled_on_the_hubs_turn(router: SignalRouter) -> None:
+    """A green thread that has returned but not yet ended cannot be named by eventlet's
+    current_thread() (KeyError), which every log record asks for: core's handler, which
+    logs, would raise that there instead of its exit."""
+    names: list[str] = []
+
+    def logging_exit(signum: int, frame: Any) -> None:
+        names.append(green_threading.current_thread().name)  # as a log record does
+        raise SystemExit(3)
+
+    router.handlers[signal.SIGUSR1] = logging_exit
+
+    def ending() -> None:
+        exit_event = greenthread.getcurrent()._exit_event
+        exit_event.send(None)  # as if it had returned: the moment before it ends
+        signal.raise_signal(signal.SIGUSR1)
+        exit_event.reset()  # so that its real return does not send twice
+
+    thread = eventlet.spawn(ending)
+    with pytest.raises(SystemExit) as info:
+        for _ in range(10):
+            eventlet.sleep(0.01)  # the hub's turns
+    router.received = True  # as serve() records when the exit reaches it
+    assert info.value.code == 3
+    assert names == ["MainThread"]  # run from the hub, not the ending green thread
+    assert thread.dead

@@ -75,6 +75,15 @@ class SignalRouter:
                 signal.signal(signum, self.handle)
 
     def handle(self, signum: int, frame: Any) -> None:
+        current = greenlet.getcurrent()
+        if isinstance(current, greenthread.GreenThread) and current._exit_event.ready():
+            # The green thread has returned but not yet ended. There eventlet's
+            # threading.current_thread() raises KeyError, and every log call asks it for
+            # the thread's name: core's handler would raise that instead of stopping or
+            # exiting. Nothing of the application runs there any more, and the thread
+            # hands over to the hub at once, so the handler runs on the hub's next turn.
+            hubs.get_hub().schedule_call_global(0, self.handle, signum, None)
+            return
         try:
             self.handlers[signum](signum, frame)
         except SystemExit as exc:
