@@ -80,17 +80,22 @@ def _stubborn(environ: dict, start_response: Callable) -> list[bytes]:
     return _reply(start_response, b"too late")
 
 
-def _signal_while_ending(signum: int, trigger: str) -> None:
-    """Once ``trigger`` exists, signal the server from a green thread that has returned
-    but not yet ended: the moment in which eventlet cannot name the thread."""
-    while not os.path.exists(trigger):
-        time.sleep(0.02)
+def signal_as_if_ended(signum: int) -> None:
+    """Signal this process from the current green thread as if it had returned but not
+    yet ended: the moment in which eventlet cannot name the thread."""
     exit_event = greenthread.getcurrent()._exit_event
     exit_event.send(None)  # as if it had returned
     os.kill(os.getpid(), signum)
     for _ in range(10000):  # the pending handler runs at one of these bytecodes
         pass
     exit_event.reset()  # so that its real return does not send twice
+
+
+def _signal_while_ending(signum: int, trigger: str) -> None:
+    """``signal_as_if_ended`` once ``trigger`` exists."""
+    while not os.path.exists(trigger):
+        time.sleep(0.02)
+    signal_as_if_ended(signum)
 
 
 def _signalling(environ: dict, start_response: Callable) -> list[bytes]:

@@ -15,10 +15,11 @@ from typing import Any, Iterator
 import eventlet
 import greenlet
 import pytest
-from eventlet import greenthread, hubs
+from eventlet import hubs
 from eventlet.green import threading as green_threading
 
 from chaussette_eventlet.server import SignalRouter
+from eventlet_apps import signal_as_if_ended
 
 
 @pytest.fixture
@@ -102,13 +103,7 @@ def test_a_signal_in_an_ending_green_thread_is_handled_on_the_hubs_turn(router: 
 
     router.handlers[signal.SIGUSR1] = logging_exit
 
-    def ending() -> None:
-        exit_event = greenthread.getcurrent()._exit_event
-        exit_event.send(None)  # as if it had returned: the moment before it ends
-        signal.raise_signal(signal.SIGUSR1)
-        exit_event.reset()  # so that its real return does not send twice
-
-    thread = eventlet.spawn(ending)
+    thread = eventlet.spawn(signal_as_if_ended, signal.SIGUSR1)
     with pytest.raises(SystemExit) as info:
         for _ in range(10):
             eventlet.sleep(0.01)  # the hub's turns

@@ -118,19 +118,19 @@ class ServerProcess:
         log and, through faulthandler and SIGABRT, the stack of each of its threads, so a
         hang that happens once in many runs says where it was."""
         try:
-            code = self.proc.wait(timeout)
+            code: int | None = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            code = None
             self.signal(signal.SIGABRT)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 pass
-            for reader in self._readers:
-                reader.join(5)
-            raise AssertionError(f"pid {self.pid} still running {timeout:g}s later; its stderr, "
-                                 f"ending with its stacks at SIGABRT:\n{self.output}") from None
         for reader in self._readers:
             reader.join(5)
+        if code is None:
+            raise AssertionError(f"pid {self.pid} still running {timeout:g}s later; its stderr, "
+                                 f"ending with its stacks at SIGABRT:\n{self.output}")
         return code
 
     def stop(self, timeout: float = 30.0) -> int:
