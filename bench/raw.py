@@ -57,12 +57,12 @@ def listen(host: str, port: int, nodelay: bool = True) -> socket.socket:
 
 
 def run_wsgiref(app: str, host: str, port: int) -> None:
-    """chaussette's own threaded server (chaussette.backends.wsgiref.ThreadedServer)
+    """chaussette's own threaded server (chaussette.backends.wsgiref.serving.ThreadedServer)
     without the command line, settings table, logging set-up or signal handling."""
     import logging
     from types import SimpleNamespace
 
-    from chaussette.backends.wsgiref import ThreadedServer
+    from chaussette.backends.wsgiref.serving import ThreadedServer
     from chaussette.sockets import Listener
 
     config = SimpleNamespace(keep_alive=KEEP_ALIVE, limit_request_line=LIMIT_REQUEST_LINE,

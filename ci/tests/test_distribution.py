@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from chaussette.registry import KNOWN
-from chaussette.testing import request, start_server
+from chaussette_testing import request, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHONS = ("3.10", "3.13")

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from chaussette.backends.wsgiref import UNIX_ENVIRON
+from chaussette.http import UNIX_ENVIRON
 from chaussette_bjoern.wsgi import Application
 
 

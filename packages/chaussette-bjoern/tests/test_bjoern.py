@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from chaussette.testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses,
+from chaussette_testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses,
                                       receive_until, request, tcp_and_unix_listeners)
-from chaussette.testing.process import ServerProcess, start_server
+from chaussette_testing.process import ServerProcess, start_server
 
 HERE = Path(__file__).resolve().parent
-ECHO = "chaussette.testing.apps.app"
+ECHO = "chaussette_testing.apps.app"
 #: The same applications on the marked build's C code alone, and through the Python adapter
 #: the backend keeps for any other bjoern (``bjoern_adapter_apps`` hides the mark).
 DIRECT, ADAPTED = "bjoern_apps.app", "bjoern_adapter_apps.app"
@@ -240,7 +240,7 @@ def test_no_access_log_unless_asked() -> None:
 
 
 def test_application_errors_go_to_chaussettes_log() -> None:
-    with start(app="chaussette.testing.apps.app") as server:
+    with start(app="chaussette_testing.apps.app") as server:
         assert request(server.tcp_address, path="/error")[0] == 500
         server.wait_for(r"\[ERROR\] error while serving a request", timeout=10)
         server.wait_for("secret-detail-in-exception", timeout=10)

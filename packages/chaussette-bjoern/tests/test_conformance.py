@@ -5,7 +5,7 @@ build (ci/build-bjoern, fix 1) answers each in order, so core's pipelining tests
 they are.
 """
 
-from chaussette.testing.conformance import ConformanceSuite
+from chaussette_testing.conformance import ConformanceSuite
 
 
 class TestBjoern(ConformanceSuite):

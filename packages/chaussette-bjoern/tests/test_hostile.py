@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaussette.testing.hostile import HostileInputSuite
+from chaussette_testing.hostile import HostileInputSuite
 
 
 class TestBjoernHostile(HostileInputSuite):

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from chaussette.testing.process import ServerProcess
+from chaussette_testing.process import ServerProcess
 
 RUN_TIMEOUT = 30.0
 ERROR_LINE = re.compile(r"^chaussette: error: (.+)$", re.MULTILINE)
@@ -102,7 +102,7 @@ import os
 import sys
 
 from chaussette.backends import Capabilities, require
-from chaussette.backends.wsgiref import WsgirefBackend
+from chaussette.backends.wsgiref.backend import WsgirefBackend
 from chaussette.settings import Setting
 
 PATCHED = False

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chaussette.testing import request, start_server
+from chaussette_testing import request, start_server
 from conftest import CommandProcess, stop_cleanly, write_module
 
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
@@ -31,7 +31,7 @@ def project(tmp_path: Path) -> Path:
     package.mkdir()
     (package / "__init__.py").write_text("")
     write_module(package, "site", """
-        from chaussette.testing.apps import create_app
+        from chaussette_testing.apps import create_app
 
         application = create_app("from webpkg.site")
 
@@ -44,7 +44,7 @@ def project(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(("spec", "expected"), [
     ("chaussette.util.hello_app", b"hello world"),
     ("chaussette.util:hello_app", b"hello world"),
-    ("chaussette.testing.apps:create_app()", b"hello"),
+    ("chaussette_testing.apps:create_app()", b"hello"),
 ])
 def test_installed_module_forms(spec: str, expected: bytes) -> None:
     assert body_of(spec) == expected
@@ -55,7 +55,7 @@ def test_default_application_is_hello_app() -> None:
 
 
 def test_factory_with_positional_arguments() -> None:
-    assert body_of("chaussette.testing.apps:create_app", "bonjour") == b"bonjour"
+    assert body_of("chaussette_testing.apps:create_app", "bonjour") == b"bonjour"
 
 
 @pytest.mark.parametrize(("spec", "arguments", "expected"), [
@@ -136,7 +136,7 @@ def paste_project(tmp_path: Path) -> Path:
     write_module(tmp_path, "pasteapp", """
         import logging
 
-        from chaussette.testing.apps import create_app
+        from chaussette_testing.apps import create_app
 
         def make_app(global_conf, greeting="none"):
             logging.getLogger("pasteapp").info("created with %s", greeting)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chaussette import __version__
-from chaussette.testing import request, start_server
+from chaussette_testing import request, start_server
 from conftest import env_with, run_chaussette, stop_cleanly, write_module
 
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
@@ -83,7 +83,7 @@ def test_list_backends_does_not_import_them(tmp_path: Path) -> None:
     write_module(tmp_path, "noisy_backend", """
         import os
         open(os.environ["NOISY_MARK"], "w").close()
-        from chaussette.backends.wsgiref import WsgirefBackend as NoisyBackend
+        from chaussette.backends.wsgiref.backend import WsgirefBackend as NoisyBackend
     """)
     info = tmp_path / "noisy-0.dist-info"
     info.mkdir()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaussette.testing import request, start_server
+from chaussette_testing import request, start_server
 from conftest import assert_clean_error, run_chaussette, stop_cleanly, write_module
 
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
@@ -179,7 +179,7 @@ def test_paste_ini_missing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("content", "fragment"), [
     ("this is not an ini file\n", "MissingSectionHeaderError"),
-    ("[app:other]\nuse = call:chaussette.testing.apps:create_app\n", "LookupError"),
+    ("[app:other]\nuse = call:chaussette_testing.apps:create_app\n", "LookupError"),
     ("[app:main]\nuse = call:no_such_module:factory\n", "no_such_module"),
 ])
 def test_paste_ini_invalid(tmp_path: Path, content: str, fragment: str) -> None:

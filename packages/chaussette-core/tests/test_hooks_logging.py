@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from chaussette.testing import ServerProcess, free_port, request, start_server
-from chaussette.testing.client import connect
-from chaussette.testing.managers import wait_until
+from chaussette_testing import ServerProcess, free_port, request, start_server
+from chaussette_testing.client import connect
+from chaussette_testing.managers import wait_until
 from conftest import env_with, read_text, stop_cleanly, write_module
 
-APP = "chaussette.testing.apps.app"
+APP = "chaussette_testing.apps.app"
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from chaussette.testing import request, start_server
+from chaussette_testing import request, start_server
 from conftest import stop_cleanly, write_module
 
 SECOND_SIGNAL_WHILE_LOGGING = """
@@ -81,7 +81,7 @@ def test_forced_exit_from_the_first_handler_does_not_wait_for_requests(tmp_path:
     write_module(tmp_path, "second_signal_hook", SECOND_SIGNAL_HOOK)
     with start_server("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "120",
                       "--python-path", str(tmp_path), "--pre-hook", "second_signal_hook.install",
-                      "chaussette.testing.apps.app") as server:
+                      "chaussette_testing.apps.app") as server:
         thread = threading.Thread(target=_ignore_errors, args=(server.tcp_address,), daemon=True)
         thread.start()
         server.wait_for("slow request started", timeout=15)
@@ -129,7 +129,7 @@ def test_graceful_timeout_alarm_received_by_another_thread_still_fires(tmp_path:
     write_module(tmp_path, "bystander_hook", SIGNAL_TO_ANOTHER_THREAD_HOOK)
     with start_server("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "1",
                       "--python-path", str(tmp_path), "--pre-hook", "bystander_hook.install",
-                      "chaussette.testing.apps.app") as server:
+                      "chaussette_testing.apps.app") as server:
         thread = threading.Thread(target=_ignore_errors, args=(server.tcp_address,), daemon=True)
         thread.start()
         server.wait_for("slow request started", timeout=15)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from chaussette.testing.managers import Deployment, HarnessError, ProcessManagerSuite, examples_dir, systemd_seconds
+from chaussette_testing.managers import Deployment, HarnessError, ProcessManagerSuite, examples_dir, systemd_seconds
 
 
 class TestWsgiref(ProcessManagerSuite):

@@ -23,8 +23,8 @@ from chaussette.errors import ChaussetteError, SocketError
 from chaussette.framing import (Framing, HTTPError, Limits, RequestHead, body_framing, check_trailer, chunk_size,
                                 dechunk, parse_head, read_head)
 from chaussette.settings import ADDRESS_FAMILIES, CORE_SETTINGS, build_config
-from chaussette.testing import start_server
-from chaussette.testing.client import connect
+from chaussette_testing import start_server
+from chaussette_testing.client import connect
 from conftest import stop_cleanly
 
 settings.register_profile("chaussette", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -333,7 +333,7 @@ def test_check_trailer_agrees_with_dechunk(raw: bytes) -> None:
 
 def test_huge_chunk_size_is_answered_400_by_the_server() -> None:
     """The same input on a real wsgiref server: a clean 400, not a dropped connection."""
-    with start_server("--host", "127.0.0.1", "--port", "0", "chaussette.testing.apps.app") as server:
+    with start_server("--host", "127.0.0.1", "--port", "0", "chaussette_testing.apps.app") as server:
         with connect(server.tcp_address) as sock:
             sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                          b"ffffffffffff\r\nnot nearly that much")

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from chaussette.testing import start_server
+from chaussette_testing import start_server
 
 
 def test_a_server_still_running_after_wait_fails_with_its_log_and_stacks() -> None:

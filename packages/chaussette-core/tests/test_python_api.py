@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chaussette.errors import AppImportError, ChaussetteError
-from chaussette.testing import UnixHTTPConnection, request
+from chaussette_testing import UnixHTTPConnection, request
 from chaussette.util import create_socket, hello_app, import_string
 from conftest import CommandProcess, stop_cleanly, write_module
 
@@ -142,7 +142,7 @@ sys.exit(loadserver(uri)(loadapp(uri)))
 @pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix"])
 def test_paste_server_runner(tmp_path: Path, unix: bool) -> None:
     write_module(tmp_path, "paste_factory", """
-        from chaussette.testing.apps import create_app
+        from chaussette_testing.apps import create_app
 
         def make_app(global_conf, greeting):
             return create_app(greeting)

@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from chaussette.testing import ServerProcess, free_port, request
-from chaussette.testing.managers import wait_until
+from chaussette_testing import ServerProcess, free_port, request
+from chaussette_testing.managers import wait_until
 from conftest import CommandProcess, Result, assert_clean_error, stop_cleanly, write_module
 
 APP_SOURCE = """
-from chaussette.testing.apps import create_app
+from chaussette_testing.apps import create_app
 
 app = create_app({greeting!r})
 """

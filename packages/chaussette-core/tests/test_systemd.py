@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chaussette.testing import free_port, request, start_server
-from chaussette.testing.managers import wait_until
+from chaussette_testing import free_port, request, start_server
+from chaussette_testing.managers import wait_until
 from conftest import CommandProcess, stop_cleanly, write_module
 
 ACTIVATE = "/usr/bin/systemd-socket-activate"

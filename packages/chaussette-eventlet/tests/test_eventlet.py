@@ -13,9 +13,9 @@ from typing import Any
 import eventlet
 import pytest
 
-from chaussette.backends.wsgiref import UNIX_REMOTE_ADDR
-from chaussette.testing import ServerProcess, UnixHTTPConnection, raw_exchange, request, start_server
-from chaussette.testing.client import connect, read_responses, tcp_and_unix_listeners
+from chaussette.http import UNIX_REMOTE_ADDR
+from chaussette_testing import ServerProcess, UnixHTTPConnection, raw_exchange, request, start_server
+from chaussette_testing.client import connect, read_responses, tcp_and_unix_listeners
 
 HERE = str(Path(__file__).parent)
 TCP = ("--host", "127.0.0.1", "--port", "0")

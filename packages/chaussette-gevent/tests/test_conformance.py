@@ -1,6 +1,6 @@
 """Core's conformance suite, once per backend name this package registers."""
 
-from chaussette.testing.conformance import ConformanceSuite
+from chaussette_testing.conformance import ConformanceSuite
 
 
 class TestGevent(ConformanceSuite):

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from chaussette.testing.client import (UnixHTTPConnection, connect, raw_exchange, read_response, read_responses,
+from chaussette_testing.client import (UnixHTTPConnection, connect, raw_exchange, read_response, read_responses,
                                        request)
-from chaussette.testing.process import ServerProcess, start_server
+from chaussette_testing.process import ServerProcess, start_server
 
 TESTS = str(Path(__file__).parent)
-APP = "chaussette.testing.apps.app"
+APP = "chaussette_testing.apps.app"
 
 
 def serve(*args: str, backend: str = "gevent", app: str = APP, **kwargs: Any) -> ServerProcess:
@@ -111,7 +111,7 @@ def test_fastgevent_says_what_it_maps_to() -> None:
 
 
 def test_unix_socket_remote_addr(tmp_path: Path) -> None:
-    from chaussette.backends.wsgiref import UNIX_REMOTE_ADDR
+    from chaussette.http import UNIX_REMOTE_ADDR
 
     path = str(tmp_path / "web.sock")
     with serve("--host", f"unix:{path}"):

@@ -5,7 +5,7 @@ with core's strict ``chaussette.framing`` parser instead, and pywsgi (gevent >= 
 decodes chunked bodies. These runs prove both.
 """
 
-from chaussette.testing.hostile import HostileInputSuite
+from chaussette_testing.hostile import HostileInputSuite
 
 
 class TestGeventHostile(HostileInputSuite):

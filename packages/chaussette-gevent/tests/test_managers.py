@@ -1,6 +1,6 @@
 """Circus, Supervisor and systemd socket activation running the examples on gevent."""
 
-from chaussette.testing.managers import ProcessManagerSuite
+from chaussette_testing.managers import ProcessManagerSuite
 
 
 class TestGevent(ProcessManagerSuite):

@@ -13,8 +13,8 @@ from typing import Any, Iterator
 import pytest
 import websocket
 
-from chaussette.testing.client import request
-from chaussette.testing.process import ServerProcess, start_server
+from chaussette_testing.client import request
+from chaussette_testing.process import ServerProcess, start_server
 
 TESTS = str(Path(__file__).parent)
 REPO = Path(__file__).resolve().parents[3]
@@ -91,7 +91,7 @@ def test_concurrent_websockets_on_a_unix_socket(backend: str, tmp_path: Path) ->
 
 def test_plain_http_next_to_websockets(backend: str) -> None:
     with start_server("--backend", backend, "--host", "127.0.0.1", "--port", "0",
-                      "chaussette.testing.apps.app") as server:
+                      "chaussette_testing.apps.app") as server:
         assert request(server.tcp_address)[2] == b"hello world"
 
 

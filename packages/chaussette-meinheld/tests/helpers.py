@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaussette.testing.process import ServerProcess, start_server
+from chaussette_testing.process import ServerProcess, start_server
 
 HERE = Path(__file__).resolve().parent
 APP = "meinheld_apps.app"

@@ -1,6 +1,6 @@
 """Core's conformance suite on meinheld."""
 
-from chaussette.testing.conformance import ConformanceSuite
+from chaussette_testing.conformance import ConformanceSuite
 
 
 class TestMeinheld(ConformanceSuite):

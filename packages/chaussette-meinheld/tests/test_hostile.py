@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import signal
 
-from chaussette.testing.client import Concurrently, request
-from chaussette.testing.hostile import HostileInputSuite
+from chaussette_testing.client import Concurrently, request
+from chaussette_testing.hostile import HostileInputSuite
 from helpers import Gate, start
 
 

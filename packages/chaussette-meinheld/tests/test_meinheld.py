@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chaussette.testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses, request,
+from chaussette_testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses, request,
                                       tcp_and_unix_listeners)
 from helpers import Gate, run_chaussette, start
 from meinheld_apps import UNSAFE_RESPONSES
@@ -44,7 +44,7 @@ def _target(size: int) -> str:
 def test_core_limits() -> None:
     """Our build takes core's limits (recipe fix 12): the request line's bounds the target."""
     args = ("--limit-request-line", "100", "--limit-request-fields", "5", "--limit-request-field-size", "50")
-    with start(*args, app="chaussette.testing.apps.app") as server:
+    with start(*args, app="chaussette_testing.apps.app") as server:
         address = server.tcp_address
         assert _status(raw_exchange(address, _get(_target(100)))) == 200
         assert _status(raw_exchange(address, _get(_target(101)))) == 414
@@ -56,7 +56,7 @@ def test_core_limits() -> None:
 
 def test_core_limit_defaults() -> None:
     """Core's defaults (8190 bytes, 100 fields), not meinheld's own (8192, 128)."""
-    with start(app="chaussette.testing.apps.app") as server:
+    with start(app="chaussette_testing.apps.app") as server:
         address = server.tcp_address
         assert _status(raw_exchange(address, _get(_target(8190)))) == 200
         assert _status(raw_exchange(address, _get(_target(8191)))) == 414
@@ -79,7 +79,7 @@ def test_spawn_is_refused() -> None:
 
 
 def test_max_content_length() -> None:
-    with start("--meinheld-max-content-length", "1000", app="chaussette.testing.apps.app") as server:
+    with start("--meinheld-max-content-length", "1000", app="chaussette_testing.apps.app") as server:
         assert request(server.tcp_address, "POST", "/echo", body=b"x" * 1000)[0] == 200
         # Only the head: meinheld answers 413 without reading the body and closes, and a
         # body still unread at that moment makes the close a reset that can eat the 413.
@@ -90,7 +90,7 @@ def test_max_content_length() -> None:
 
 def test_bodies_over_the_buffer_size_are_spooled_intact() -> None:
     payload = os.urandom(300_000)
-    with start("--meinheld-client-body-buffer-size", "1024", app="chaussette.testing.apps.app") as server:
+    with start("--meinheld-client-body-buffer-size", "1024", app="chaussette_testing.apps.app") as server:
         status, _, body = request(server.tcp_address, "POST", "/echo", body=payload)
     assert status == 200
     assert json.loads(body)["body"].encode("latin-1") == payload

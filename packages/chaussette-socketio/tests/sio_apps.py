@@ -6,7 +6,7 @@ import sys
 
 import socketio
 
-from chaussette.testing.apps import app as plain_app
+from chaussette_testing.apps import app as plain_app
 
 #: A long ping interval: a polling client's pending GET would hold a graceful stop for
 #: that long, which the stop tests would notice.

@@ -11,8 +11,8 @@ from typing import Iterator
 import pytest
 import socketio
 
-from chaussette.testing.client import request
-from chaussette.testing.process import start_server
+from chaussette_testing.client import request
+from chaussette_testing.process import start_server
 
 TESTS = str(Path(__file__).parent)
 SCRIPT = """\

@@ -65,7 +65,7 @@ def test_gevent_socketio_installed_as_socketio(tmp_path: Path) -> None:
     package.mkdir()
     (package / "__init__.py").write_text(GEVENT_SOCKETIO_INIT)
     (package / "server.py").write_text(PYTHON2)
-    line = refusal("chaussette.testing.apps.app", pythonpath=tmp_path)
+    line = refusal("chaussette_testing.apps.app", pythonpath=tmp_path)
     assert f"'socketio' package in {package / '__init__.py'} is not python-socketio's" in line
     assert "gevent-socketio" in line and line.endswith(FIX)
 
@@ -74,7 +74,7 @@ def test_python2_socketio_package(tmp_path: Path) -> None:
     package = tmp_path / "socketio"
     package.mkdir()
     (package / "__init__.py").write_text(PYTHON2)
-    line = refusal("chaussette.testing.apps.app", pythonpath=tmp_path)
+    line = refusal("chaussette_testing.apps.app", pythonpath=tmp_path)
     assert "(Python 2 code: SyntaxError on line 4)" in line and line.endswith(FIX)
 
 
@@ -83,7 +83,7 @@ def test_gevent_socketio_installed_next_to_python_socketio(tmp_path: Path) -> No
     metadata = tmp_path / "gevent_socketio-0.3.6.dist-info"
     metadata.mkdir()
     (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: gevent-socketio\nVersion: 0.3.6\n")
-    line = refusal("chaussette.testing.apps.app", pythonpath=tmp_path)
+    line = refusal("chaussette_testing.apps.app", pythonpath=tmp_path)
     assert "(gevent-socketio is installed)" in line and line.endswith(FIX)
 
 
@@ -95,13 +95,13 @@ def test_one_module_of_python_socketio_replaced_by_python2_code(tmp_path: Path) 
     metadata = next(installed.parent.glob("python_socketio-*.dist-info"))
     shutil.copytree(metadata, tmp_path / metadata.name)
     (tmp_path / "socketio" / "server.py").write_text(PYTHON2)
-    line = refusal("chaussette.testing.apps.app", pythonpath=tmp_path)
+    line = refusal("chaussette_testing.apps.app", pythonpath=tmp_path)
     assert f"'socketio' package in {tmp_path / 'socketio' / 'server.py'} is not python-socketio's" in line
     assert line.endswith(FIX)
 
 
 def test_python_socketio_missing() -> None:
-    line = refusal("chaussette.testing.apps.app", code="import sys; sys.modules['socketio'] = None")
+    line = refusal("chaussette_testing.apps.app", code="import sys; sys.modules['socketio'] = None")
     assert line.endswith("install it with: pip install chaussette-socketio")
 
 

@@ -1,6 +1,6 @@
 """Core's conformance suite on the socketio backend: a plain WSGI application is simply served."""
 
-from chaussette.testing.conformance import ConformanceSuite
+from chaussette_testing.conformance import ConformanceSuite
 
 
 class TestSocketIO(ConformanceSuite):

@@ -8,8 +8,8 @@ from typing import Iterator
 
 import pytest
 
-from chaussette.testing.client import request
-from chaussette.testing.process import ServerProcess, start_server
+from chaussette_testing.client import request
+from chaussette_testing.process import ServerProcess, start_server
 from peers import Peer, connect
 
 REPO = Path(__file__).resolve().parents[3]

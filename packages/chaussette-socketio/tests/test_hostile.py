@@ -1,4 +1,4 @@
-from chaussette.testing.hostile import HostileInputSuite
+from chaussette_testing.hostile import HostileInputSuite
 
 
 class TestSocketIOHostile(HostileInputSuite):

@@ -9,8 +9,8 @@ from typing import Any, Iterator, NamedTuple
 
 import pytest
 
-from chaussette.testing.client import request
-from chaussette.testing.process import ServerProcess, start_server
+from chaussette_testing.client import request
+from chaussette_testing.process import ServerProcess, start_server
 from peers import TIMEOUT, TRANSPORTS, Peer, connect
 
 TESTS = str(Path(__file__).parent)

@@ -7,8 +7,8 @@ import socket
 import time
 from typing import Any
 
-from chaussette.testing import ServerProcess, start_server
-from chaussette.testing.client import read_response
+from chaussette_testing import ServerProcess, start_server
+from chaussette_testing.client import read_response
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APP = "waitress_test_apps.app"

@@ -1,4 +1,4 @@
-from chaussette.testing.conformance import ConformanceSuite
+from chaussette_testing.conformance import ConformanceSuite
 
 
 class TestWaitress(ConformanceSuite):

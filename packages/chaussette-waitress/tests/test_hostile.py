@@ -5,7 +5,7 @@ default); past it, new clients wait in the listen queue, so the slowloris case r
 the limit the way a deployment expecting slow clients should.
 """
 
-from chaussette.testing.hostile import HostileInputSuite
+from chaussette_testing.hostile import HostileInputSuite
 
 
 class TestWaitressHostile(HostileInputSuite):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chaussette.testing.client import connect, raw_exchange, request
+from chaussette_testing.client import connect, raw_exchange, request
 from helpers import ANSWER_TIMEOUT, closed_by_server, get, start, wait_count
 
 #: How long a client held back (by the connection limit, or by the only worker thread being

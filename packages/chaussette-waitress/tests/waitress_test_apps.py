@@ -1,5 +1,5 @@
 """Applications only the waitress tests need (served with ``--python-path`` set to this
-directory); the rest come from ``chaussette.testing.apps``."""
+directory); the rest come from ``chaussette_testing.apps``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 
 from waitress import wasyncore
 
-from chaussette.testing.apps import app as conformance_app
+from chaussette_testing.apps import app as conformance_app
 
 #: Sends the server has made, counted by wrapping waitress's dispatcher (``/sends``).
 SENDS = [0]

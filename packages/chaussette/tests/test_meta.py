@@ -5,7 +5,7 @@ import sys
 from importlib.metadata import distribution, version
 
 from chaussette.registry import installed
-from chaussette.testing import request, start_server
+from chaussette_testing import request, start_server
 
 DEFAULT_BACKENDS = {"wsgiref", "eventlet", "gevent", "fastgevent", "geventwebsocket", "geventws4py", "socketio", "waitress"}
 

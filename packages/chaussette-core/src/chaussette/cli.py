@@ -9,10 +9,13 @@ from typing import NoReturn, Sequence
 
 from chaussette import __version__
 from chaussette.errors import ChaussetteError
-from chaussette.settings import CORE_SETTINGS, Setting, build_config
+from chaussette.settings import CORE_SETTINGS, Setting, build_config, settings_with
 
 
 def build_parser(extra: Sequence[Setting] = (), backend: str = "") -> argparse.ArgumentParser:
+    """Core's options and the backend's own; a backend option that clashes with a core
+    one is refused (``settings_with``) before argparse would fail on it."""
+    settings_with(extra, backend)
     parser = argparse.ArgumentParser(
         prog="chaussette",
         description="Serve a WSGI application on a socket chaussette binds or one a process "
@@ -69,14 +72,18 @@ def run_cli(argv: list[str]) -> int:
         except ChaussetteError as exc:
             backend_error = exc
     extra = backend_class.settings if backend_class else ()
-    parser = build_parser(extra, backend_name)
+    try:
+        parser = build_parser(extra, backend_name)
+    except ChaussetteError as exc:
+        print(f"chaussette: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     namespace = parser.parse_args(argv)
     if namespace.list_backends:
         print(list_backends())
         return 0
     values = {key: value for key, value in vars(namespace).items() if key != "list_backends"}
     try:
-        config = build_config(values, CORE_SETTINGS + tuple(extra))
+        config = build_config(values, settings_with(extra, backend_name))
         debug = config.log_level == "debug"
         log = logs.configure(config.log_level, config.log_output)
         if backend_error is not None:

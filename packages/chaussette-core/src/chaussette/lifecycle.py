@@ -1,13 +1,26 @@
 """Stopping: the first SIGTERM/SIGINT stops gracefully, a second one or the graceful
-timeout ends the process at once."""
+timeout ends the process at once; a stop may also be asked for from inside the process.
+
+Where a handler runs is the backend's business: Python runs it in the main thread, which
+under gevent or eventlet is whichever greenlet runs next, and a C loop may need the
+signal kept away from its own thread. A backend says how through a ``SignalDelivery``
+handed to ``Lifecycle.install``; the handlers themselves are core's, the same everywhere.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
-from typing import Callable
+import threading
+from typing import Any, Callable
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: What ``request_stop`` raises in this process: the stop then takes the same path as
+#: one from the manager, through the backend's delivery.
+REQUEST_SIGNAL = signal.SIGTERM
+
+Handler = Callable[[int, Any], None]
 
 
 class ForcedExit(SystemExit):
@@ -15,28 +28,75 @@ class ForcedExit(SystemExit):
     still run when we cannot wait any longer."""
 
 
+class SignalDelivery:
+    """How core's handlers reach a backend's loop. This default installs them as they
+    are, which is right wherever the main thread waits in ``serve()``: the stdlib
+    backend, waitress, and loop threads that keep the signals blocked (meinheld)."""
+
+    def install(self, signum: int, handler: Handler) -> None:
+        signal.signal(signum, handler)
+
+
+_current: "Lifecycle | None" = None
+
+
+def request_stop(reason: str) -> bool:
+    """Begin a graceful stop of this server from any thread or greenlet (a request that
+    decides the process has served enough, a watchdog). False when nothing serves here."""
+    return _current is not None and _current.request_stop(reason)
+
+
 class Lifecycle:
     def __init__(self, graceful_timeout: float, log: logging.Logger) -> None:
         self.graceful_timeout = graceful_timeout
         self.log = log
         self.stopping = False
+        self._signalled = False
+        self._requested: str | None = None
+        self._request_lock = threading.Lock()
         self._on_stop: Callable[[], None] | None = None
+        self._delivery = SignalDelivery()
 
-    def install(self, on_stop: Callable[[], None]) -> None:
-        """Route stop signals to ``on_stop``; backends call this once they serve."""
+    def install(self, on_stop: Callable[[], None], delivery: SignalDelivery | None = None) -> None:
+        """Route stop signals (and the graceful timeout's SIGALRM) to ``on_stop`` through
+        ``delivery``; backends call this once they serve."""
+        global _current
         self._on_stop = on_stop
+        if delivery is not None:
+            self._delivery = delivery
         for signum in STOP_SIGNALS:
-            signal.signal(signum, self._signalled)
+            self._delivery.install(signum, self.handle)
+        _current = self
 
-    def _signalled(self, signum: int, frame: object) -> None:
+    def request_stop(self, reason: str) -> bool:
+        """See the module's ``request_stop``. The stop itself runs in the signal handler,
+        where the backend wants stops to run; this only raises the signal."""
+        with self._request_lock:
+            if self.stopping or self._requested is not None:
+                return True
+            self._requested = reason
+        os.kill(os.getpid(), REQUEST_SIGNAL)
+        return True
+
+    def handle(self, signum: int, frame: Any) -> None:
+        """Core's handler of the stop signals."""
+        requested, self._requested = self._requested, None
         name = signal.Signals(signum).name
-        if self.stopping:
+        if requested is not None and signum == REQUEST_SIGNAL and not self.stopping:
+            self.stopping = True
+            self._begin_stop(requested)
+            return
+        if self._signalled:
             self.log.warning("%s received again: exiting now", name)
             raise ForcedExit(1)
         # Marked before logging: a second signal can run its handler inside this one (at
         # any bytecode, e.g. in the log call) and must then count as the second.
+        self._signalled = True
+        if self.stopping:
+            self.log.info("%s received: already stopping; a second one exits at once", name)
+            return
         self.stopping = True
-        self._begin_stop(name)
+        self._begin_stop(f"{name} received")
 
     def stop(self) -> None:
         if self.stopping:
@@ -44,29 +104,33 @@ class Lifecycle:
         self.stopping = True
         self._begin_stop(None)
 
-    def _begin_stop(self, signal_name: str | None) -> None:
+    def _begin_stop(self, why: str | None) -> None:
         if self.graceful_timeout > 0:
-            signal.signal(signal.SIGALRM, self._timed_out)
+            # Only now: until a stop, SIGALRM is the application's.
+            self._delivery.install(signal.SIGALRM, self._timed_out)
             signal.setitimer(signal.ITIMER_REAL, self.graceful_timeout)
         if self._on_stop is not None:
             self._on_stop()
         # Logged once the backend has stopped accepting, so whoever reads "stopping"
         # (an operator, a test) knows a new connection will not be served.
-        if signal_name is not None:
-            self.log.info("%s received: stopping, in-flight requests have %ss to finish",
-                          signal_name, _seconds(self.graceful_timeout))
+        if why is not None:
+            self.log.info("%s: stopping, in-flight requests have %ss to finish",
+                          why, _seconds(self.graceful_timeout))
         if self.graceful_timeout <= 0:
             raise ForcedExit(0)
 
-    def _timed_out(self, signum: int, frame: object) -> None:
+    def _timed_out(self, signum: int, frame: Any) -> None:
         self.log.warning("graceful timeout of %ss reached: exiting with requests still running",
                          _seconds(self.graceful_timeout))
         raise ForcedExit(0)
 
     def stopped(self) -> None:
         """Disarm the timeout once serving has ended on its own."""
+        global _current
         if self.stopping:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if _current is self:
+            _current = None
 
 
 def _seconds(value: float) -> str:

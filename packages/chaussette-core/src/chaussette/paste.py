@@ -46,11 +46,12 @@ def serve_paste(app: Callable[..., Any], global_conf: dict, **settings: Any) -> 
     log_level and any other chaussette setting as keys."""
     from chaussette import logs, registry
     from chaussette.runner import run
-    from chaussette.settings import CORE_SETTINGS, build_config
+    from chaussette.settings import build_config, settings_with
 
     settings.pop("use", None)
-    backend_class = registry.load(settings.get("backend", "wsgiref"))
-    config = build_config(settings, CORE_SETTINGS + tuple(backend_class.settings))
+    backend = settings.get("backend", "wsgiref")
+    backend_class = registry.load(backend)
+    config = build_config(settings, settings_with(backend_class.settings, backend))
     log = logs.configure(config.log_level, config.log_output)
     try:
         return run(config, backend_class, log, app=app)

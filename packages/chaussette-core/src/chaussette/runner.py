@@ -1,8 +1,9 @@
 """The start-up sequence, in the order that matters.
 
-backend resolved and checked -> sockets opened (stdlib, before any patching) -> backend
-patches -> app imported -> hooks -> serve. Anything that fails before serving closes
-what was opened, so nothing is left half-started.
+options checked against the backend's capabilities (before anything opens) -> backend
+checked -> sockets opened (stdlib, before any patching) -> backend patches -> hooks and
+app imported -> backend adapts the app -> core's layers -> serve. Anything that fails
+before serving closes what was opened, so nothing is left half-started.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Sequence
 
-from chaussette import registry
-from chaussette.addresses import FdAddress, parse_address
+from chaussette import layers
+from chaussette.addresses import Address, FdAddress, parse_address
 from chaussette.backends import Backend
 from chaussette.errors import BackendError, ChaussetteError
 from chaussette.importer import import_string
@@ -21,38 +22,55 @@ from chaussette.sockets import Listener, close_all, open_listener
 from chaussette.systemd import listen_fds
 
 
-def check_options(backend: type[Backend], config: Config) -> None:
-    """Refuse options the backend cannot honour, but only when the user asked for them."""
+def check_options(backend: type[Backend], config: Config, addresses: Sequence[Address]) -> None:
+    """Refuse what the backend cannot honour, but only what the user asked for."""
     caps = backend.capabilities
     if config.spawn is not None and not caps.spawn:
         raise BackendError(f"backend {backend.name!r} cannot bound concurrency with --spawn; "
                            "remove --spawn or use gevent or eventlet")
-    if config.is_set("graceful_timeout") and not caps.graceful_stop:
-        raise BackendError(f"backend {backend.name!r} cannot stop gracefully, so --graceful-timeout "
-                           "has no effect; remove it")
+    for name, why in caps.unsupported.items():
+        if config.is_set(name):
+            raise BackendError(f"the {backend.name} backend cannot honour --{name.replace('_', '-')}: "
+                               f"{why}; remove the option or use another backend")
+    if caps.max_keep_alive is not None and config.keep_alive > caps.max_keep_alive:
+        raise BackendError(f"--keep-alive {config.keep_alive:g} is too long for {backend.name}, "
+                           f"whose timers go up to {caps.max_keep_alive:g} seconds; "
+                           f"use at most {caps.max_keep_alive:g}")
+    if caps.max_listeners is not None and len(addresses) > caps.max_listeners:
+        raise BackendError(f"the {backend.name} backend serves at most {caps.max_listeners} socket(s) "
+                           f"and was given {len(addresses)}; run one chaussette per socket, "
+                           "or use another backend")
     if config.socket_type != "SOCK_STREAM":
         raise ChaussetteError(f"--socket-type {config.socket_type} cannot carry HTTP; use SOCK_STREAM")
 
 
-def open_listeners(config: Config, log: logging.Logger) -> list[Listener]:
-    """``--fd`` wins, then systemd's LISTEN_FDS, then ``--host``/``--port``."""
-    addresses: Sequence[Any]
+def plan_addresses(config: Config, log: logging.Logger) -> list[Address]:
+    """Where to listen: ``--fd`` wins, then systemd's LISTEN_FDS, then ``--host``/``--port``."""
     activated = listen_fds()
     if config.fd:
-        addresses = [FdAddress(fd) for fd in config.fd]
-    elif activated:
+        return [FdAddress(fd) for fd in config.fd]
+    if activated:
         log.info("Using %d socket(s) from systemd socket activation", len(activated))
-        addresses = [FdAddress(fd) for fd in activated]
-    else:
-        addresses = [parse_address(config.host, config.port, config.address_family)]
+        return [FdAddress(fd) for fd in activated]
+    return [parse_address(config.host, config.port, config.address_family)]
+
+
+def open_listeners(addresses: Sequence[Address], backlog: int) -> list[Listener]:
     listeners: list[Listener] = []
     try:
         for address in addresses:
-            listeners.append(open_listener(address, config.backlog))
+            listeners.append(open_listener(address, backlog))
     except BaseException:
         close_all(listeners)
         raise
     return listeners
+
+
+def prepare(backend_class: type[Backend], config: Config, log: logging.Logger) -> list[Listener]:
+    """Check the options, then open the listeners: a refused option opens nothing."""
+    addresses = plan_addresses(config, log)
+    check_options(backend_class, config, addresses)
+    return open_listeners(addresses, config.backlog)
 
 
 def resolve_hook(name: str | None, option: str) -> Callable[[Any], Any] | None:
@@ -70,30 +88,29 @@ def resolve_hook(name: str | None, option: str) -> Callable[[Any], Any] | None:
 def run(config: Config, backend_class: type[Backend], log: logging.Logger,
         app: Callable[..., Any] | None = None, listeners: list[Listener] | None = None) -> int:
     """Serve until stopped; returns the exit code. ``app``/``listeners`` may be given
-    ready-made by the Python API."""
+    ready-made by the Python API (which checked the options when it opened them)."""
     from chaussette.apps import extend_python_path, load_app
 
-    check_options(backend_class, config)
     backend = backend_class(config, log)
-    backend.check()
-    extend_python_path(config.python_path)  # first: hooks may live in the user's project too
-    pre_hook = resolve_hook(config.pre_hook, "--pre-hook")
-    post_hook = resolve_hook(config.post_hook, "--post-hook")
     if listeners is None:
-        listeners = open_listeners(config, log)
+        addresses = plan_addresses(config, log)
+        check_options(backend_class, config, addresses)
+        backend.check()
+        listeners = open_listeners(addresses, config.backlog)
+    else:
+        backend.check()
     try:
-        if not backend_class.capabilities.unix_sockets and any(l.is_unix for l in listeners):
-            raise BackendError(f"backend {backend_class.name!r} cannot serve on unix sockets; "
-                               "use a TCP address or another backend")
         if backend_class.capabilities.monkey_patch and not config.no_monkey:
             backend.patch()
+        # Everything of the user's is imported after patching: hooks may import socket
+        # or threading as much as the application does.
+        extend_python_path(config.python_path)
+        pre_hook = resolve_hook(config.pre_hook, "--pre-hook")
+        post_hook = resolve_hook(config.post_hook, "--post-hook")
         if app is None:
             app = load_app(config.application, config.arguments, backend.accepts)
-        if config.access_log:
-            from chaussette.logs import AccessLog, access_logger
-
-            app = AccessLog(app, access_logger(config.access_log))
         log.info("Application is %r", app)
+        app = layers.wrap(backend.adapt(app), config)
         for listener in listeners:
             log.info("Serving on %s", listener.name)
         log.info("Using %r as a backend", backend_class.name)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from chaussette import logs, registry
 from chaussette.cli import main
-from chaussette.settings import CORE_SETTINGS, Config, build_config
+from chaussette.settings import Config, build_config, settings_with
 
 __all__ = ["make_server", "main", "Server"]
 
@@ -17,14 +17,13 @@ class Server:
     there, like 1.3), the backend serves on ``serve_forever()``."""
 
     def __init__(self, app: Callable[..., Any], config: Config, log: logging.Logger) -> None:
-        from chaussette.runner import check_options, open_listeners
+        from chaussette.runner import prepare
 
         self.app = app
         self.config = config
         self.log = log
         self.backend_class = registry.load(config.backend)
-        check_options(self.backend_class, config)
-        self.listeners = open_listeners(config, log)
+        self.listeners = prepare(self.backend_class, config, log)
 
     @property
     def server_address(self) -> Any:
@@ -52,7 +51,7 @@ def make_server(app: Callable[..., Any], host: str | None = None, port: int | No
     given = dict(settings, host=host, port=port, backend=backend, backlog=backlog, spawn=spawn,
                  address_family=_constant_name(address_family, socket),
                  socket_type=_constant_name(socket_type, socket))
-    config = build_config(given, CORE_SETTINGS + tuple(registry.load(backend).settings))
+    config = build_config(given, settings_with(registry.load(backend).settings, backend))
     log = logger or logs.configure(config.log_level, config.log_output)
     return Server(app, config, log)
 

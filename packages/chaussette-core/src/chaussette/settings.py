@@ -9,7 +9,7 @@ same class and they join the table when the backend is chosen.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from chaussette.errors import ChaussetteError
@@ -163,26 +163,50 @@ CORE_SETTINGS: tuple[Setting, ...] = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """Resolved settings. ``explicit`` names the ones the user set, so a backend that
-    cannot honour e.g. ``--spawn`` can refuse only when it was actually asked for."""
+    """Resolved settings: core's as typed attributes, a backend's own in ``extra``.
+    ``explicit`` names the ones the user set, so a backend that cannot honour e.g.
+    ``--spawn`` can refuse only when it was actually asked for."""
 
-    values: dict[str, Any]
-    explicit: frozenset[str] = field(default_factory=frozenset)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    # Defaults live in CORE_SETTINGS; build_config gives every one of these.
+    application: str
+    arguments: tuple[str, ...]
+    host: str
+    port: int
+    fd: Sequence[int]
+    backlog: int
+    backend: str
+    address_family: str | None
+    socket_type: str
+    use_reloader: bool
+    no_monkey: bool
+    spawn: int | None
+    graceful_timeout: float
+    keep_alive: float
+    limit_request_line: int
+    limit_request_fields: int
+    limit_request_field_size: int
+    pre_hook: str | None
+    post_hook: str | None
+    python_path: str | None
+    log_level: str
+    log_output: str
+    access_log: str | None
+    #: The chosen backend's own settings (``Backend.settings``), by name.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    explicit: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{key}={value!r}" for key, value in sorted(self.values.items()))
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "explicit")}
+        shown = ", ".join(f"{key}={value!r}" for key, value in sorted({**values, **self.extra}.items()))
         return f"Config({shown})"
 
     def is_set(self, name: str) -> bool:
         return name in self.explicit
+
+
+CORE_NAMES = frozenset(setting.name for setting in CORE_SETTINGS)
 
 
 def build_config(given: Mapping[str, Any], settings: Iterable[Setting] = CORE_SETTINGS) -> Config:
@@ -211,13 +235,19 @@ def build_config(given: Mapping[str, Any], settings: Iterable[Setting] = CORE_SE
         if setting.choices and values[name] not in setting.choices:
             raise ChaussetteError(f"invalid value {raw!r} for {name.replace('_', '-')}: "
                                   f"choose from {', '.join(setting.choices)}")
-    return Config(values, frozenset(explicit))
+    core = {name: value for name, value in values.items() if name in CORE_NAMES}
+    extra = {name: value for name, value in values.items() if name not in CORE_NAMES}
+    return Config(**core, extra=extra, explicit=frozenset(explicit))
 
 
-def settings_with(extra: Sequence[Setting]) -> tuple[Setting, ...]:
-    """Core's table plus a backend's own settings, refusing name clashes."""
-    names = {setting.name for setting in CORE_SETTINGS}
-    clashes = sorted(setting.name for setting in extra if setting.name in names)
+def settings_with(extra: Sequence[Setting], backend: str = "") -> tuple[Setting, ...]:
+    """Core's table plus a backend's own settings, refusing a backend setting that would
+    shadow a core one (or its flag): every front door combines them through here."""
+    flags = {flag for setting in CORE_SETTINGS for flag in setting.flags}
+    clashes = sorted(setting.name for setting in extra
+                     if setting.name in CORE_NAMES or flags.intersection(setting.flags))
     if clashes:
-        raise ChaussetteError(f"backend settings clash with core settings: {', '.join(clashes)}")
+        owner = f"the {backend} backend" if backend else "a backend"
+        raise ChaussetteError(f"{owner} declares settings that clash with core's: "
+                              f"{', '.join(clashes)}; rename them in the backend package")
     return CORE_SETTINGS + tuple(extra)

@@ -8,8 +8,9 @@ register a ``Backend`` subclass in the ``chaussette.backends`` entry-point group
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 from chaussette.errors import BackendError
 
@@ -19,19 +20,27 @@ if TYPE_CHECKING:
     from chaussette.sockets import Listener
 
 #: Bumped when the contract changes incompatibly; core refuses backends built for another.
-API_VERSION = 1
+#: It covers this module, ``chaussette.http``, ``chaussette.framing``, ``chaussette.lifecycle``
+#: (``Lifecycle``, ``SignalDelivery``), ``chaussette.sockets.Listener`` and ``Config``.
+#: 2: capabilities say what core refuses, ``adapt()``, signal delivery, ``chaussette.http``.
+API_VERSION = 2
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a backend can honour, so core can refuse an option with a clear message
-    instead of letting the backend ignore it or fail obscurely."""
+    """What core must refuse for this backend, checked before any socket is opened, so
+    an option is never silently ignored and nothing is left half-started."""
 
-    unix_sockets: bool = True
+    #: ``--spawn`` bounds this backend's concurrency.
     spawn: bool = False
-    graceful_stop: bool = True
-    websockets: bool = False
+    #: ``patch()`` monkey-patches the standard library (skipped with ``--no-monkey``).
     monkey_patch: bool = False
+    #: How many listening sockets one process can serve; None for any number.
+    max_listeners: int | None = None
+    #: Longest ``--keep-alive`` the server's timers can honour, in seconds.
+    max_keep_alive: float | None = None
+    #: Core settings the server has no knob for, with why: refused when the user sets them.
+    unsupported: Mapping[str, str] = field(default_factory=dict)
 
 
 class Backend:
@@ -60,16 +69,24 @@ class Backend:
     def accepts(self, app: Any) -> bool:
         """Whether ``app``, what the user named, can be served; core refuses anything else
         as soon as it is loaded. WSGI callables here; a backend that serves more (the
-        ``socketio`` backend takes a ``socketio.Server``) adapts it in ``serve()``."""
+        ``socketio`` backend takes a ``socketio.Server``) turns it into one in ``adapt()``."""
         return callable(app)
+
+    def adapt(self, app: Any) -> Callable[..., Any]:
+        """The WSGI application to serve for what the user named. Runs after patching and
+        before core wraps its per-request layers (access log...) around the result, so
+        those layers always see a WSGI callable."""
+        return app
 
     def serve(self, app: Callable[..., Any], listeners: Sequence["Listener"],
               lifecycle: "Lifecycle") -> None:
         """Serve ``app`` on ``listeners`` until stopped.
 
-        Call ``lifecycle.install(stop)`` once serving: on SIGTERM/SIGINT core calls
-        ``stop()``, which must stop accepting and let in-flight requests finish; ``serve``
-        then returns. Core enforces ``--graceful-timeout`` and the second-signal exit.
+        Call ``lifecycle.install(stop, delivery)`` once serving: on SIGTERM/SIGINT (or
+        ``lifecycle.request_stop()``) core calls ``stop()``, which must stop accepting and
+        let in-flight requests finish; ``serve`` then returns. ``delivery`` (a
+        ``SignalDelivery``) says where core's handlers must run in this backend's loop.
+        Core enforces ``--graceful-timeout`` and the second-signal exit.
         """
         raise NotImplementedError
 
@@ -85,3 +102,9 @@ def require(module: str, install: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise BackendError(f"cannot import {module!r} ({exc}); install it with: pip install {install}") from exc
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``"25.4.1"`` or ``"3.0.2rc1"`` as ``(25, 4, 1)``: enough to compare a server
+    library's version with the oldest one a backend accepts."""
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])

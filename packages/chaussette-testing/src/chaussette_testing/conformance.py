@@ -18,10 +18,10 @@ from typing import Any, ClassVar, Sequence
 
 import pytest
 
-from chaussette.testing.client import UnixHTTPConnection, connect, raw_exchange, read_responses, request
-from chaussette.testing.process import ServerProcess, start_server
+from chaussette_testing.client import UnixHTTPConnection, connect, raw_exchange, read_responses, request
+from chaussette_testing.process import ServerProcess, start_server
 
-APP = "chaussette.testing.apps.app"
+APP = "chaussette_testing.apps.app"
 
 
 class ConformanceSuite:

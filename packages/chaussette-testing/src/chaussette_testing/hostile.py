@@ -15,10 +15,10 @@ from typing import Any, ClassVar, Sequence
 
 import pytest
 
-from chaussette.testing.client import Concurrently, connect, raw_exchange, request
-from chaussette.testing.process import ServerProcess, start_server
+from chaussette_testing.client import Concurrently, connect, raw_exchange, request
+from chaussette_testing.process import ServerProcess, start_server
 
-APP = "chaussette.testing.apps.app"
+APP = "chaussette_testing.apps.app"
 SMUGGLED = b"GET /echo?smuggled=1 HTTP/1.1\r\nHost: x\r\n\r\n"
 
 

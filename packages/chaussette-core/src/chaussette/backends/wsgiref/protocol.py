@@ -1,224 +1,21 @@
-"""The default backend: a threaded HTTP/1.1 WSGI server using only the standard library.
-
-The stdlib's own ``wsgiref.simple_server`` speaks HTTP/1.0 only (no keep-alive, no
-chunked request bodies), serves one request at a time and parses headers leniently, so
-this backend keeps the name for 1.3 compatibility but brings its own small server:
-one thread per connection, strict framing from ``chaussette.framing``, keep-alive,
-pipelining, chunked bodies both ways, and a graceful stop that drains in-flight requests.
-"""
+"""One request and its response on a connection: ``wsgi.input``, the environ, and the
+response's framing (Content-Length, chunked, keep-alive or close)."""
 
 from __future__ import annotations
 
-import os
-import selectors
-import signal
-import socket
 import sys
 import tempfile
-import threading
-import time
-from email.utils import formatdate
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import unquote_to_bytes
 from wsgiref.util import FileWrapper
 
-from chaussette.backends import Backend, Capabilities
-from chaussette.framing import HTTPError, Limits, RequestHead, body_framing, check_host, dechunk, read_head
-from chaussette.lifecycle import Lifecycle
-from chaussette.sockets import Listener
+from chaussette.framing import HTTPError, RequestHead, body_framing, check_host, dechunk
+from chaussette.http import BODYLESS_STATUSES, http_date
 
-IO_TIMEOUT = 60.0  # per read/write once a request has started
+if TYPE_CHECKING:
+    from chaussette.backends.wsgiref.serving import Connection
+
 DRAIN_LIMIT = 1 << 16  # unread request body we still read to keep the connection alive
-UNIX_REMOTE_ADDR = "127.0.0.1"  # AF_UNIX peers have no address; apps expect an IP here
-#: The connection part of the environ of a request on a unix socket, for backends whose
-#: library fills it in itself (wrongly): AF_UNIX has no IP address or port to give.
-UNIX_ENVIRON = {"REMOTE_ADDR": UNIX_REMOTE_ADDR, "REMOTE_PORT": "", "SERVER_NAME": "localhost",
-                "SERVER_PORT": "0"}
-BODYLESS_STATUSES = frozenset((204, 304))
-
-
-class WsgirefBackend(Backend):
-    name = "wsgiref"
-    summary = "threaded HTTP/1.1 server from the standard library only"
-    capabilities = Capabilities(unix_sockets=True, graceful_stop=True)
-
-    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
-        server = ThreadedServer(app, listeners, self)
-        lifecycle.install(server.stop)
-        server.run()
-
-
-class ThreadedServer:
-    def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], backend: Backend) -> None:
-        config = backend.config
-        self.app = app
-        self.listeners = listeners
-        self.log = backend.log
-        self.keep_alive = config.keep_alive
-        self.limits = Limits(config.limit_request_line, config.limit_request_fields,
-                             config.limit_request_field_size)
-        self.stopping = False
-        self.lock = threading.Lock()
-        self.connections: set[Connection] = set()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-
-    def run(self) -> None:
-        selector = selectors.DefaultSelector()
-        for listener in self.listeners:
-            listener.sock.setblocking(False)
-            selector.register(listener.sock, selectors.EVENT_READ, listener)
-        selector.register(self._wake_r, selectors.EVENT_READ)
-        # The C-level signal handler writes to the pipe as well: a signal received by
-        # another thread then still wakes select() here, where Python runs its handler.
-        previous_wakeup_fd = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        try:
-            try:
-                while not self.stopping:
-                    for key, _ in selector.select():
-                        if key.data is None:
-                            self._clear_wakeups()
-                        else:
-                            self._accept(key.data)
-            finally:
-                selector.close()
-                for listener in self.listeners:
-                    listener.close()  # stop accepting now; pending connections are refused
-            # Not in the finally: a ForcedExit (second signal) leaving the loop must not
-            # then wait for the in-flight requests it is meant to abandon.
-            self._drain()
-        finally:
-            signal.set_wakeup_fd(previous_wakeup_fd)
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-
-    def _clear_wakeups(self) -> None:
-        try:
-            while os.read(self._wake_r, 512):
-                pass
-        except BlockingIOError:
-            pass
-
-    def _accept(self, listener: Listener) -> None:
-        try:
-            sock, address = listener.sock.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return
-        except OSError as exc:  # EMFILE and friends: back off instead of spinning
-            self.log.error("accept failed on %s: %s", listener.name, exc.strerror)
-            time.sleep(0.1)
-            return
-        sock.setblocking(True)
-        connection = Connection(self, sock, address, listener)
-        with self.lock:
-            self.connections.add(connection)
-        threading.Thread(target=connection.run, name=f"chaussette-{sock.fileno()}", daemon=True).start()
-
-    def stop(self) -> None:
-        """Signal handler side: only flips flags and wakes the accept loop."""
-        self.stopping = True
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass
-
-    def _drain(self) -> None:
-        with self.lock:
-            connections = list(self.connections)
-        for connection in connections:
-            connection.close_if_idle()
-        for connection in connections:
-            # Timed waits return to Python regularly, so the graceful-timeout alarm or a
-            # second signal runs its handler even when another thread received it.
-            while not connection.finished.wait(0.5):
-                pass
-
-    def forget(self, connection: "Connection") -> None:
-        with self.lock:
-            self.connections.discard(connection)
-
-
-class Connection:
-    def __init__(self, server: ThreadedServer, sock: socket.socket, address: Any, listener: Listener) -> None:
-        self.server = server
-        self.sock = sock
-        self.listener = listener
-        # A new connection is not idle: its client sent (or is sending) a request that we
-        # accepted, so a graceful stop still answers it. Only the wait for a *further*
-        # keep-alive request is idle, and may be cut short by a stop.
-        self.fresh = True
-        self.idle = False
-        self.finished = threading.Event()
-        if listener.is_unix or not isinstance(address, tuple):
-            self.remote = (UNIX_REMOTE_ADDR, "")
-            self.local = ("localhost", "0")
-        else:
-            self.remote = (address[0], str(address[1]))
-            local = sock.getsockname()
-            self.local = (local[0], str(local[1]))
-        self.rfile = sock.makefile("rb", buffering=1 << 16)
-
-    def close_if_idle(self) -> None:
-        with self.server.lock:
-            if self.idle:
-                try:
-                    self.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def run(self) -> None:
-        try:
-            while self._one_request():
-                pass
-        except Exception:  # a server bug must not kill the process; log it
-            self.server.log.exception("unexpected error on a connection")
-        finally:
-            self.rfile.close()
-            self.sock.close()
-            self.server.forget(self)
-            self.finished.set()
-
-    def _one_request(self) -> bool:
-        """Serve one request; True to keep the connection for another."""
-        server = self.server
-        with server.lock:
-            if server.stopping and not self.fresh:
-                return False
-            self.idle = not self.fresh
-        self.sock.settimeout(server.keep_alive or IO_TIMEOUT)
-        try:
-            head = read_head(self.rfile.readline, server.limits)
-        except HTTPError as exc:
-            self._refuse(exc)
-            return False
-        except OSError:  # idle timeout, reset, or shut down by a graceful stop
-            return False
-        with server.lock:
-            self.idle = self.fresh = False
-        if head is None:
-            return False
-        self.sock.settimeout(IO_TIMEOUT)
-        try:
-            return Exchange(self, head).run()
-        except HTTPError as exc:
-            self._refuse(exc)
-            return False
-        except OSError:
-            return False
-
-    def _refuse(self, error: HTTPError) -> None:
-        body = error.reason.encode("ascii") + b"\n"
-        head = (f"HTTP/1.1 {error.status} {REASONS.get(error.status, 'Bad Request')}\r\n"
-                f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-                f"Date: {http_date()}\r\nConnection: close\r\n\r\n").encode("ascii")
-        try:
-            self.sock.sendall(head + body)
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(1.0)
-            self.sock.recv(DRAIN_LIMIT)  # let the peer read our answer before any RST
-        except OSError:
-            pass
 
 
 class LengthReader:
@@ -492,18 +289,3 @@ class Exchange:
 
 def _unsafe(text: str) -> bool:
     return "\r" in text or "\n" in text or "\x00" in text
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def http_date() -> str:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
-    return _date_cache[1]
-
-
-REASONS = {400: "Bad Request", 414: "URI Too Long", 417: "Expectation Failed",
-           431: "Request Header Fields Too Large", 505: "HTTP Version Not Supported"}

@@ -34,8 +34,8 @@ import pytest
 
 import chaussette
 from chaussette.settings import CORE_SETTINGS
-from chaussette.testing.client import Concurrently, request
-from chaussette.testing.process import free_port
+from chaussette_testing.client import Concurrently, request
+from chaussette_testing.process import free_port
 
 EXAMPLE_PORT = "8080"
 EXAMPLE_BACKEND = "--backend gevent"
@@ -326,7 +326,7 @@ class Deployment:
         for old, new in substitutions.items():
             if old not in text:
                 raise HarnessError(f"{source} no longer contains {old!r}, which the harness replaces; "
-                                   "update chaussette.testing.managers with the example")
+                                   "update chaussette_testing.managers with the example")
             text = text.replace(old, new)
         target = self.workdir / Path(name).name
         target.write_text(text)
