@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import tomllib
 from pathlib import Path
 from typing import Callable
 
 import pytest
+import tomllib
 
 from chaussette.registry import KNOWN
 from chaussette_testing import request, start_server

@@ -20,7 +20,6 @@ from typing import Callable
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
-
 from test_distribution import _project, backend_packages, fresh_venv
 
 ROOT = Path(__file__).resolve().parents[2]

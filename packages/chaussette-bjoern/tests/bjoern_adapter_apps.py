@@ -5,7 +5,6 @@ tests run on. The backend asks for it once the application is imported."""
 from __future__ import annotations
 
 import _bjoern
-
 from bjoern_apps import app
 
 del _bjoern.CHAUSSETTE_WSGI

@@ -12,8 +12,15 @@ from typing import Any
 
 import pytest
 
-from chaussette_testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses,
-                                      receive_until, request, tcp_and_unix_listeners)
+from chaussette_testing.client import (
+    UnixHTTPConnection,
+    connect,
+    raw_exchange,
+    read_responses,
+    receive_until,
+    request,
+    tcp_and_unix_listeners,
+)
 from chaussette_testing.process import ServerProcess, start_server
 
 HERE = Path(__file__).resolve().parent

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CommandProcess, stop_cleanly, write_module
 
 from chaussette_testing import request, start_server
-from conftest import CommandProcess, stop_cleanly, write_module
 
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import env_with, run_chaussette, stop_cleanly, write_module
 
 from chaussette import __version__
 from chaussette_testing import request, start_server
-from conftest import env_with, run_chaussette, stop_cleanly, write_module
 
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
 

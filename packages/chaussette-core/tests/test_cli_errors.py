@@ -7,9 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from conftest import assert_clean_error, run_chaussette, stop_cleanly, write_module
 
 from chaussette_testing import request, start_server
-from conftest import assert_clean_error, run_chaussette, stop_cleanly, write_module
 
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
 

@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import env_with, read_text, stop_cleanly, write_module
 
 from chaussette_testing import ServerProcess, free_port, request, start_server
 from chaussette_testing.client import connect
 from chaussette_testing.managers import wait_until
-from conftest import env_with, read_text, stop_cleanly, write_module
 
 APP = "chaussette_testing.apps.app"
 

@@ -8,8 +8,9 @@ import sys
 import threading
 from pathlib import Path
 
-from chaussette_testing import request, start_server
 from conftest import stop_cleanly, write_module
+
+from chaussette_testing import request, start_server
 
 SECOND_SIGNAL_WHILE_LOGGING = """
 import logging

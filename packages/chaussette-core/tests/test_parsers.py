@@ -15,17 +15,28 @@ import re
 import socket
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from conftest import stop_cleanly
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from chaussette.addresses import FdAddress, TcpAddress, UnixAddress, parse_address
 from chaussette.cli import build_parser
 from chaussette.errors import ChaussetteError, SocketError
-from chaussette.framing import (Framing, HTTPError, Limits, RequestHead, body_framing, check_trailer, chunk_size,
-                                dechunk, parse_head, read_head)
+from chaussette.framing import (
+    Framing,
+    HTTPError,
+    Limits,
+    RequestHead,
+    body_framing,
+    check_trailer,
+    chunk_size,
+    dechunk,
+    parse_head,
+    read_head,
+)
 from chaussette.settings import ADDRESS_FAMILIES, CORE_SETTINGS, build_config
 from chaussette_testing import start_server
 from chaussette_testing.client import connect
-from conftest import stop_cleanly
 
 settings.register_profile("chaussette", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("chaussette")

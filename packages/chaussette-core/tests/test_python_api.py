@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CommandProcess, stop_cleanly, write_module
 
 from chaussette.errors import AppImportError, ChaussetteError
-from chaussette_testing import UnixHTTPConnection, request
 from chaussette.util import create_socket, hello_app, import_string
-from conftest import CommandProcess, stop_cleanly, write_module
+from chaussette_testing import UnixHTTPConnection, request
 
 MAKE_SERVER = """
 import sys

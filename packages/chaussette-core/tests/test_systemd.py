@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CommandProcess, stop_cleanly, write_module
 
 from chaussette_testing import free_port, request, start_server
 from chaussette_testing.managers import wait_until
-from conftest import CommandProcess, stop_cleanly, write_module
 
 ACTIVATE = "/usr/bin/systemd-socket-activate"
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from typing import Callable, Iterable
-import os
-import signal
 from urllib.parse import parse_qs
 
 import eventlet

@@ -17,9 +17,9 @@ import greenlet
 import pytest
 from eventlet import hubs
 from eventlet.green import threading as green_threading
+from eventlet_apps import signal_as_if_ended
 
 from chaussette_eventlet.server import SignalRouter
-from eventlet_apps import signal_as_if_ended
 
 
 @pytest.fixture

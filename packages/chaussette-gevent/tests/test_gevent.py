@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from chaussette_testing.client import (UnixHTTPConnection, connect, raw_exchange, read_response, read_responses,
-                                       request)
+from chaussette_testing.client import UnixHTTPConnection, connect, raw_exchange, read_response, read_responses, request
 from chaussette_testing.process import ServerProcess, start_server
 
 TESTS = str(Path(__file__).parent)
@@ -138,7 +137,7 @@ def test_spawn_bounds_concurrent_connections(spawn: str | None, tmp_path: Path) 
             sock.settimeout(1.5 if spawn else 10)
             try:
                 early = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 early = b""
             gate.touch()
             assert streamed.read().endswith(b"last\n")

@@ -66,7 +66,7 @@ class Gate:
             for conn in self.waiting:
                 conn.sendall(b"x")
 
-    def __enter__(self) -> "Gate":
+    def __enter__(self) -> Gate:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

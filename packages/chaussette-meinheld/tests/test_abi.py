@@ -10,9 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import run_chaussette
 
 from chaussette_meinheld import abi
-from helpers import run_chaussette
 
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"

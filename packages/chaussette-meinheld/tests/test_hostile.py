@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import signal
 
+from helpers import Gate, start
+
 from chaussette_testing.client import Concurrently, request
 from chaussette_testing.hostile import HostileInputSuite
-from helpers import Gate, start
 
 
 class TestMeinheldHostile(HostileInputSuite):

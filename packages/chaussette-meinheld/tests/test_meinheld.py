@@ -10,11 +10,17 @@ import socket
 from typing import Any
 
 import pytest
-
-from chaussette_testing.client import (UnixHTTPConnection, connect, raw_exchange, read_responses, request,
-                                      tcp_and_unix_listeners)
 from helpers import Gate, run_chaussette, start
 from meinheld_apps import UNSAFE_RESPONSES
+
+from chaussette_testing.client import (
+    UnixHTTPConnection,
+    connect,
+    raw_exchange,
+    read_responses,
+    request,
+    tcp_and_unix_listeners,
+)
 
 
 def _info(address: Any) -> dict:

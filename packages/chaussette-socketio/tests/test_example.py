@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from peers import Peer, connect
 
 from chaussette_testing.client import request
 from chaussette_testing.process import ServerProcess, start_server
-from peers import Peer, connect
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "socketio_chat" / "chat.py"

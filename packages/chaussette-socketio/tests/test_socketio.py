@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 import pytest
+from peers import TIMEOUT, TRANSPORTS, Peer, connect
 
 from chaussette_testing.client import request
 from chaussette_testing.process import ServerProcess, start_server
-from peers import TIMEOUT, TRANSPORTS, Peer, connect
 
 TESTS = str(Path(__file__).parent)
 

@@ -38,7 +38,7 @@ def closed_by_server(sock: socket.socket, timeout: float = ANSWER_TIMEOUT) -> bo
         return sock.recv(1) == b""
     except ConnectionResetError:
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 

@@ -9,9 +9,10 @@ import signal
 import threading
 from typing import Any
 
+from helpers import ANSWER_TIMEOUT, HERE, closed_by_server, get, start
+
 from chaussette.http import UNIX_REMOTE_ADDR
 from chaussette_testing.client import UnixHTTPConnection, connect, raw_exchange, receive_until, request
-from helpers import ANSWER_TIMEOUT, HERE, closed_by_server, get, start
 
 COMMON_LOG_LINE = re.compile(r'^127\.0\.0\.1 - - \[[^\]]+\] "GET /echo\?x=1 HTTP/1\.1" 200 \d+$')
 

@@ -9,9 +9,9 @@ import sys
 from typing import Any
 
 import pytest
+from helpers import ANSWER_TIMEOUT, closed_by_server, get, start, wait_count
 
 from chaussette_testing.client import connect, raw_exchange, request
-from helpers import ANSWER_TIMEOUT, closed_by_server, get, start, wait_count
 
 #: How long a client held back (by the connection limit, or by the only worker thread being
 #: busy) is watched for an answer. While held back no answer can come however long we

@@ -34,7 +34,7 @@ REASONS = {400: "Bad Request", 414: "URI Too Long", 417: "Expectation Failed",
            431: "Request Header Fields Too Large", 505: "HTTP Version Not Supported"}
 
 
-def limits(config: "Config") -> Limits:
+def limits(config: Config) -> Limits:
     """The request-head limits the user set (``--limit-request-*``)."""
     return Limits(config.limit_request_line, config.limit_request_fields,
                   config.limit_request_field_size)

@@ -22,13 +22,13 @@ class Layer:
     #: The setting that turns the layer on (any true value).
     setting: str
     #: Wraps an application; imported late, so a layer that is off costs no import.
-    build: Callable[[App, "Config"], App]
+    build: Callable[[App, Config], App]
 
-    def enabled(self, config: "Config") -> bool:
+    def enabled(self, config: Config) -> bool:
         return bool(getattr(config, self.setting))
 
 
-def _access_log(app: App, config: "Config") -> App:
+def _access_log(app: App, config: Config) -> App:
     from chaussette.logs import AccessLog, access_logger
 
     assert config.access_log is not None
@@ -41,7 +41,7 @@ LAYERS: tuple[Layer, ...] = (
 )
 
 
-def wrap(app: App, config: "Config", layers: tuple[Layer, ...] = LAYERS) -> App:
+def wrap(app: App, config: Config, layers: tuple[Layer, ...] = LAYERS) -> App:
     """``app`` inside every enabled layer; ``app`` itself when none is."""
     for layer in reversed(layers):
         if layer.enabled(config):

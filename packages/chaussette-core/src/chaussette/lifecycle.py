@@ -37,7 +37,7 @@ class SignalDelivery:
         signal.signal(signum, handler)
 
 
-_current: "Lifecycle | None" = None
+_current: Lifecycle | None = None
 
 
 def request_stop(reason: str) -> bool:

@@ -54,7 +54,7 @@ def describe() -> list[BackendInfo]:
     return rows
 
 
-def load(name: str) -> type["Backend"]:
+def load(name: str) -> type[Backend]:
     from chaussette.backends import API_VERSION, Backend
 
     found = installed()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from chaussette.addresses import parse_address
 from chaussette.importer import import_string

@@ -33,7 +33,7 @@ class EventletBackend(Backend):
         application's sockets, sleeps and locks cooperate with eventlet's hub."""
         require("eventlet", INSTALL).monkey_patch()
 
-    def serve(self, app: Callable[..., Any], listeners: Sequence["Listener"], lifecycle: "Lifecycle") -> None:
+    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
         from chaussette_eventlet.server import GreenServer
 
         server = GreenServer(app, listeners, self.config, self.log)

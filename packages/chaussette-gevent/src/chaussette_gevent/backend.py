@@ -52,8 +52,8 @@ class GeventBackend(Backend):
 
         return Handler
 
-    def serve(self, app: Callable[..., Any], listeners: Sequence["Listener"],
-              lifecycle: "Lifecycle") -> None:
+    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener],
+              lifecycle: Lifecycle) -> None:
         from chaussette_gevent.server import serve
 
         serve(app, listeners, lifecycle, self.config, self.log, self.handler_class(), self.stopping)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from geventwebsocket.handler import WebSocketHandler
 from geventwebsocket.exceptions import WebSocketError
-from geventwebsocket.websocket import MSG_ALREADY_CLOSED, WebSocket as _WebSocket
+from geventwebsocket.handler import WebSocketHandler
+from geventwebsocket.websocket import MSG_ALREADY_CLOSED
+from geventwebsocket.websocket import WebSocket as _WebSocket
 
 from chaussette_gevent.handlers import GOING_AWAY, Handler
 

@@ -12,13 +12,20 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from gevent import GreenletExit
-from gevent import pywsgi
+from gevent import GreenletExit, pywsgi
 from gevent.pywsgi import unquote_latin1
 
 from chaussette.backends.wsgiref import IO_TIMEOUT, REASONS, UNIX_REMOTE_ADDR, http_date
-from chaussette.framing import (HTTPError, Limits, RequestHead, body_framing, check_host, check_trailer,
-                                chunk_size, read_head)
+from chaussette.framing import (
+    HTTPError,
+    Limits,
+    RequestHead,
+    body_framing,
+    check_host,
+    check_trailer,
+    chunk_size,
+    read_head,
+)
 
 #: The close frame a websocket gets when the server stops: 1001 "going away" (RFC 6455 7.4.1).
 GOING_AWAY = (1001, "server shutting down")
@@ -57,7 +64,7 @@ class UnixPeer(tuple):
     table by address, and two unix clients must not collide there.
     """
 
-    def __new__(cls) -> "UnixPeer":
+    def __new__(cls) -> UnixPeer:
         return super().__new__(cls, (UNIX_REMOTE_ADDR, ""))
 
     __hash__ = object.__hash__
@@ -108,7 +115,7 @@ class StrictInput(pywsgi.Input):
 
     __slots__ = ("limits",)
 
-    def _Input__read_chunk_length(self, rfile: Any) -> int:  # noqa: N802 - replaces Input.__read_chunk_length
+    def _Input__read_chunk_length(self, rfile: Any) -> int:
         limit = self.limits.field_size + 2
         try:
             size = chunk_size(rfile.readline(limit))

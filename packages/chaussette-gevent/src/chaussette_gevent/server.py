@@ -47,8 +47,8 @@ class HandlerPool(Pool):
             websocket.close(*GOING_AWAY)
 
 
-def serve(app: Callable[..., Any], listeners: Sequence["Listener"], lifecycle: "Lifecycle",
-          config: "Config", log: logging.Logger, handler_class: type,
+def serve(app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle,
+          config: Config, log: logging.Logger, handler_class: type,
           on_stop: Callable[[], None] | None = None) -> None:
     # pywsgi's one request-line knob; core's parser enforces the same limit first, this
     # keeps pywsgi's own check (and its chunk-size lines) from refusing less.
@@ -82,7 +82,7 @@ def serve(app: Callable[..., Any], listeners: Sequence["Listener"], lifecycle: "
         pool.join()  # no timeout here: core's SIGALRM ends a drain that takes too long
 
 
-def _server(listener: "Listener", app: Callable[..., Any], pool: Pool, log: logging.Logger,
+def _server(listener: Listener, app: Callable[..., Any], pool: Pool, log: logging.Logger,
             handler_class: type, state: ServingState) -> ChaussetteServer:
     # gevent accepts in a loop until EWOULDBLOCK: a blocking listener would hang the hub.
     listener.sock.setblocking(False)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from chaussette_gevent.backend import GeventWebSocketBackend
-
 from chaussette_socketio.library import check_python_socketio, import_socketio_apps
 
 if TYPE_CHECKING:
@@ -37,8 +36,8 @@ class SocketIOBackend(GeventWebSocketBackend):
         """A ``socketio.Server`` too: ``serve()`` wraps it (called after patching)."""
         return callable(app) or isinstance(app, import_socketio_apps().socketio.Server)
 
-    def serve(self, app: Callable[..., Any], listeners: Sequence["Listener"],
-              lifecycle: "Lifecycle") -> None:
+    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener],
+              lifecycle: Lifecycle) -> None:
         apps = import_socketio_apps()
         app = apps.wsgi_app(app)
         self.engines = apps.engine_servers(app)

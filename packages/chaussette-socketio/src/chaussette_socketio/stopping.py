@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import engineio
 
 
-def end_polls(engines: "list[engineio.Server]") -> None:
+def end_polls(engines: list[engineio.Server]) -> None:
     """Drop the sessions still on the polling transport (websockets get their close frame
     from the handler). ``wait=False``: a client between two polls never drains the queue."""
     for engine in engines:

@@ -7,7 +7,7 @@ test suite.
 
 __version__ = "1.0.0"
 
-from chaussette_testing.process import ServerProcess, free_port, start_server
 from chaussette_testing.client import UnixHTTPConnection, raw_exchange, request
+from chaussette_testing.process import ServerProcess, free_port, start_server
 
 __all__ = ["__version__", "ServerProcess", "free_port", "start_server", "UnixHTTPConnection", "raw_exchange", "request"]

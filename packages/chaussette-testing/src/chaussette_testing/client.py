@@ -46,7 +46,7 @@ def raw_exchange(address: Any, data: bytes, timeout: float = TIMEOUT, until_clos
         while time.monotonic() < deadline:
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 if until_close:
                     raise
                 break

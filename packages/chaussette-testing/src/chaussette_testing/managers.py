@@ -194,7 +194,7 @@ class Load:
                     return
                 self.outcomes.append(outcome)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for thread in self._threads:
             thread.start()
         return self
@@ -242,7 +242,7 @@ class InFlight:
 class Manager:
     """A process manager the test started; remembers every worker pid it was seen with."""
 
-    def __init__(self, deployment: "Deployment", argv: Sequence[str], log_name: str) -> None:
+    def __init__(self, deployment: Deployment, argv: Sequence[str], log_name: str) -> None:
         self.deployment = deployment
         self.log_path = deployment.workdir / log_name
         self.seen: set[int] = set()
@@ -350,7 +350,7 @@ class Deployment:
         shutil.rmtree(self.workdir, ignore_errors=True)
         return left
 
-    def __enter__(self) -> "Deployment":
+    def __enter__(self) -> Deployment:
         return self
 
     def __exit__(self, exc_type: Any, *exc_info: object) -> None:

@@ -155,7 +155,7 @@ class ServerProcess:
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

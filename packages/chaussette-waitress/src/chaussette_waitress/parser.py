@@ -23,8 +23,17 @@ from waitress.receiver import ChunkedReceiver, FixedStreamReceiver
 from waitress.utilities import BadRequest, Error
 
 from chaussette.backends.wsgiref import REASONS
-from chaussette.framing import (Framing, HTTPError, Limits, RequestHead, body_framing, check_host, check_trailer,
-                                chunk_size, parse_head)
+from chaussette.framing import (
+    Framing,
+    HTTPError,
+    Limits,
+    RequestHead,
+    body_framing,
+    check_host,
+    check_trailer,
+    chunk_size,
+    parse_head,
+)
 
 #: What waitress parses to fill in the request an error response is built from.
 ERROR_PLACEHOLDER = b"GET / HTTP/1.0\r\n"
@@ -45,7 +54,7 @@ class StrictParser(HTTPRequestParser):
     limits: Limits = Limits()
 
     @classmethod
-    def with_limits(cls, limits: Limits) -> type["StrictParser"]:
+    def with_limits(cls, limits: Limits) -> type[StrictParser]:
         """The parser class for one server: waitress makes parsers with ``parser_class(adj)``."""
         return type(cls.__name__, (cls,), {"limits": limits})
 

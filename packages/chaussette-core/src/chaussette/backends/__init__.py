@@ -52,9 +52,9 @@ class Backend:
     summary: ClassVar[str] = ""
     api_version: ClassVar[int] = API_VERSION
     capabilities: ClassVar[Capabilities] = Capabilities()
-    settings: ClassVar[Sequence["Setting"]] = ()
+    settings: ClassVar[Sequence[Setting]] = ()
 
-    def __init__(self, config: "Config", log: logging.Logger | None = None) -> None:
+    def __init__(self, config: Config, log: logging.Logger | None = None) -> None:
         self.config = config
         self.log = log or logging.getLogger("chaussette")
 
@@ -78,8 +78,8 @@ class Backend:
         those layers always see a WSGI callable."""
         return app
 
-    def serve(self, app: Callable[..., Any], listeners: Sequence["Listener"],
-              lifecycle: "Lifecycle") -> None:
+    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener],
+              lifecycle: Lifecycle) -> None:
         """Serve ``app`` on ``listeners`` until stopped.
 
         Call ``lifecycle.install(stop, delivery)`` once serving: on SIGTERM/SIGINT (or

@@ -103,7 +103,7 @@ class ThreadedServer:
             while not connection.finished.wait(0.5):
                 pass
 
-    def forget(self, connection: "Connection") -> None:
+    def forget(self, connection: Connection) -> None:
         with self.lock:
             self.connections.discard(connection)
 
