@@ -129,14 +129,35 @@ class FutureBackend(WsgirefBackend):
     api_version = 99
 
 
-class AbruptBackend(WsgirefBackend):
-    name = "fake_abrupt"
-    capabilities = Capabilities(graceful_stop=False)
+class FixedBackend(WsgirefBackend):
+    name = "fake_fixed"
+    capabilities = Capabilities(unsupported={"graceful_timeout": "it has no way to wait for requests"})
 
 
-class TcpOnlyBackend(WsgirefBackend):
-    name = "fake_tcponly"
-    capabilities = Capabilities(unix_sockets=False)
+class SingleBackend(WsgirefBackend):
+    name = "fake_single"
+    capabilities = Capabilities(max_listeners=1, max_keep_alive=10)
+
+
+class ClashingBackend(WsgirefBackend):
+    name = "fake_clash"
+    settings = (Setting("port", "A backend setting named like a core one.", flags=("--fake-port",)),)
+
+
+class AdaptingBackend(WsgirefBackend):
+    """Serves what the user named wrapped in a marker, so a test sees that ``adapt`` ran
+    and that core's layers (the access log) went around its result."""
+
+    name = "fake_adapting"
+
+    def accepts(self, app):
+        return app == "a plain string"
+
+    def adapt(self, app):
+        def adapted(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"adapted: " + app.encode()]
+        return adapted
 
 
 class NeedsLibBackend(WsgirefBackend):
@@ -152,7 +173,7 @@ class SettingsBackend(WsgirefBackend):
                         default="hi", flags=("--fake-greeting",)),)
 
     def serve(self, app, listeners, lifecycle):
-        self.log.info("fake_greeting=%s", self.config.fake_greeting)
+        self.log.info("fake_greeting=%s", self.config.extra["fake_greeting"])
         super().serve(app, listeners, lifecycle)
 '''
 
@@ -164,8 +185,10 @@ FAKE_ENTRY_POINTS = """\
 [chaussette.backends]
 fake_patching = chaussette_fakes:PatchingBackend
 fake_future = chaussette_fakes:FutureBackend
-fake_abrupt = chaussette_fakes:AbruptBackend
-fake_tcponly = chaussette_fakes:TcpOnlyBackend
+fake_fixed = chaussette_fakes:FixedBackend
+fake_single = chaussette_fakes:SingleBackend
+fake_clash = chaussette_fakes:ClashingBackend
+fake_adapting = chaussette_fakes:AdaptingBackend
 fake_settings = chaussette_fakes:SettingsBackend
 fake_needs_lib = chaussette_fakes:NeedsLibBackend
 fake_broken = chaussette_fake_broken:BrokenBackend

@@ -38,6 +38,37 @@ def test_patch_runs_before_the_app_is_imported(fake_env: dict, recording_app: Pa
     assert _serve_once(env, recording_app) == ["patch: app imported=False", "app imported: patched=True"]
 
 
+def test_hooks_are_imported_after_the_patch(fake_env: dict, recording_app: Path) -> None:
+    """The docs promise patching before any user code: hooks are user code too."""
+    write_module(recording_app, "recorded_hooks", """
+        import chaussette_fakes
+
+        chaussette_fakes.record(f"hooks imported: patched={chaussette_fakes.PATCHED}")
+
+        def pre(config):
+            chaussette_fakes.record("pre-hook ran")
+    """)
+    env = dict(fake_env, FAKE_APP_MODULE="recorded_app")
+    assert _serve_once(env, recording_app, "--pre-hook", "recorded_hooks.pre") == [
+        "patch: app imported=False", "hooks imported: patched=True", "app imported: patched=True",
+        "pre-hook ran"]
+
+
+def test_adapt_runs_before_core_layers(fake_env: dict, tmp_path: Path) -> None:
+    """What the user named goes through ``Backend.adapt`` first; core's access log then
+    wraps the adapted WSGI application, so it logs what was really sent."""
+    write_module(tmp_path, "named_thing", """
+        thing = "a plain string"
+    """)
+    with start_server("--backend", "fake_adapting", *LOCAL, "--python-path", str(tmp_path), "--access-log", "-",
+                      "named_thing.thing", env=fake_env) as server:
+        status, _, body = request(server.tcp_address)
+        assert (status, body) == (200, b"adapted: a plain string")
+        stop_cleanly(server)
+    [line] = server.stdout.splitlines()
+    assert line.endswith('"GET / HTTP/1.1" 200 23'), line
+
+
 def test_no_monkey_skips_the_patch(fake_env: dict, recording_app: Path) -> None:
     env = dict(fake_env, FAKE_APP_MODULE="recorded_app")
     assert _serve_once(env, recording_app, "--no-monkey") == ["app imported: patched=False"]
@@ -62,7 +93,7 @@ def test_backend_setting_reaches_the_backend(fake_env: dict) -> None:
 
 def test_backend_setting_is_unknown_to_other_backends(fake_env: dict) -> None:
     result = run_chaussette(*LOCAL, "--fake-greeting", "x", env=fake_env)
-    assert result.code != 0
+    assert result.code == 2  # argparse's usage error
     assert "unrecognized arguments: --fake-greeting" in result.stderr
 
 

@@ -71,7 +71,7 @@ def test_known_backend_not_installed_says_what_to_install() -> None:
 
 def test_backend_for_another_api_version_is_refused(fake_env: dict) -> None:
     result = run_chaussette("--backend", "fake_future", *LOCAL, env=fake_env)
-    assert_clean_error(result, "fake_future", "backend API v99", "speaks v1", "chaussette-fakes")
+    assert_clean_error(result, "fake_future", "backend API v99", "speaks v2", "chaussette-fakes")
 
 
 def test_backend_failing_to_import_is_reported(fake_env: dict) -> None:
@@ -85,19 +85,45 @@ def test_backend_check_names_the_missing_library(fake_env: dict) -> None:
     assert_clean_error(result, "cannot import 'fakeserverlib'", "pip install chaussette-fakes[lib]")
 
 
-def test_graceful_timeout_refused_by_a_backend_that_cannot_drain(fake_env: dict) -> None:
-    result = run_chaussette("--backend", "fake_abrupt", *LOCAL, "--graceful-timeout", "5", env=fake_env)
-    assert_clean_error(result, "'fake_abrupt' cannot stop gracefully", "--graceful-timeout")
+def test_a_setting_the_backend_cannot_honour_is_refused(fake_env: dict, tmp_path: Path) -> None:
+    path = tmp_path / "web.sock"
+    result = run_chaussette("--backend", "fake_fixed", "--host", f"unix:{path}", "--graceful-timeout", "5",
+                            env=fake_env)
+    assert result.code == 1
+    assert_clean_error(result, "the fake_fixed backend cannot honour --graceful-timeout: "
+                               "it has no way to wait for requests; remove the option")
+    assert not path.exists(), "refused before any socket is opened"
     # Without the option the same backend starts: only an explicit request is refused.
-    with start_server("--backend", "fake_abrupt", *LOCAL, env=fake_env) as server:
+    with start_server("--backend", "fake_fixed", *LOCAL, env=fake_env) as server:
         assert request(server.tcp_address)[0] == 200
 
 
-def test_unix_socket_refused_by_a_tcp_only_backend(fake_env: dict, tmp_path: Path) -> None:
+def test_keep_alive_beyond_the_backend_timers_is_refused_before_binding(fake_env: dict, tmp_path: Path) -> None:
     path = tmp_path / "web.sock"
-    result = run_chaussette("--backend", "fake_tcponly", "--host", f"unix:{path}", env=fake_env)
-    assert_clean_error(result, "'fake_tcponly' cannot serve on unix sockets")
-    assert not path.exists(), "the refused socket file must not be left behind"
+    result = run_chaussette("--backend", "fake_single", "--host", f"unix:{path}", "--keep-alive", "11",
+                            env=fake_env)
+    assert result.code == 1
+    assert_clean_error(result, "--keep-alive 11 is too long for fake_single, whose timers go up to "
+                               "10 seconds; use at most 10")
+    assert not path.exists(), "refused before any socket is opened"
+
+
+def test_more_sockets_than_the_backend_serves_are_refused(fake_env: dict) -> None:
+    with socket.socket() as first, socket.socket() as second:
+        for sock in (first, second):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        fds = [first.fileno(), second.fileno()]
+        result = run_chaussette("--backend", "fake_single", "--fd", str(fds[0]), "--fd", str(fds[1]),
+                                env=fake_env, pass_fds=fds)
+    assert result.code == 1
+    assert_clean_error(result, "the fake_single backend serves at most 1 socket(s) and was given 2")
+
+
+def test_a_backend_setting_that_clashes_with_core_is_one_line(fake_env: dict) -> None:
+    result = run_chaussette("--backend", "fake_clash", *LOCAL, env=fake_env)
+    assert result.code == 1
+    assert_clean_error(result, "the fake_clash backend declares settings that clash with core's: port")
 
 
 def test_spawn_refused_on_wsgiref() -> None:

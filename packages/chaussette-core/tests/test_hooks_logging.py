@@ -12,7 +12,7 @@ from conftest import env_with, read_text, stop_cleanly, write_module
 
 from chaussette_testing import ServerProcess, free_port, request, start_server
 from chaussette_testing.client import connect
-from chaussette_testing.managers import wait_until
+from chaussette_testing.procs import wait_until
 
 APP = "chaussette_testing.apps.app"
 

@@ -137,3 +137,56 @@ def test_graceful_timeout_alarm_received_by_another_thread_still_fires(tmp_path:
         stop_cleanly(server, timeout=20)
         thread.join(15)
     assert "graceful timeout of 1s reached" in server.output
+
+
+REQUESTED_STOP = """
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from chaussette.lifecycle import ForcedExit, Lifecycle, request_stop
+
+logging.basicConfig(stream=sys.stdout, format="%(message)s", level=logging.INFO)
+stops = []
+lifecycle = Lifecycle(60, logging.getLogger("lifecycle-test"))
+print(f"before install: {request_stop('nobody serves')}")
+lifecycle.install(lambda: stops.append(threading.current_thread().name))
+threading.Thread(target=request_stop, args=("asked from a request thread",), name="request").start()
+deadline = time.monotonic() + 10
+while not stops and time.monotonic() < deadline:
+    time.sleep(0.01)  # the handler runs in the main thread, between these sleeps
+print(f"stops: {stops}")
+print(f"asked again: {request_stop('again')}")
+os.kill(os.getpid(), signal.SIGTERM)  # the manager's own SIGTERM: still graceful
+time.sleep(0.1)
+print(f"stops after the manager's SIGTERM: {len(stops)}")
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(1)
+except ForcedExit as exc:
+    print(f"forced exit {exc.code}")
+lifecycle.stopped()
+signal.setitimer(signal.ITIMER_REAL, 0)
+"""
+
+
+def test_a_stop_requested_from_inside_is_graceful_and_signals_still_count(tmp_path: Path) -> None:
+    """``request_stop`` from any thread runs the backend's stop once, where signals run
+    (the main thread here); the manager's SIGTERM that often follows keeps the stop
+    graceful, and only a second signal from outside exits at once."""
+    script = write_module(tmp_path, "requested_stop", REQUESTED_STOP)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "before install: False",
+        "asked from a request thread: stopping, in-flight requests have 60s to finish",
+        "stops: ['MainThread']",
+        "asked again: True",
+        "SIGTERM received: already stopping; a second one exits at once",
+        "stops after the manager's SIGTERM: 1",
+        "SIGINT received again: exiting now",
+        "forced exit 1",
+    ]

@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import CommandProcess, Result, assert_clean_error, stop_cleanly, write_module
 
 from chaussette_testing import ServerProcess, free_port, request
-from chaussette_testing.managers import wait_until
+from chaussette_testing.procs import wait_until
 
 APP_SOURCE = """
 from chaussette_testing.apps import create_app

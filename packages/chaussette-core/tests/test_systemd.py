@@ -12,7 +12,7 @@ import pytest
 from conftest import CommandProcess, stop_cleanly, write_module
 
 from chaussette_testing import free_port, request, start_server
-from chaussette_testing.managers import wait_until
+from chaussette_testing.procs import wait_until
 
 ACTIVATE = "/usr/bin/systemd-socket-activate"
 
@@ -64,7 +64,7 @@ def test_socket_activation(env_app: Path) -> None:
         # systemd-socket-activate listens first and starts chaussette on the first
         # connection; until it listens, connecting is refused.
         for port in ports:
-            status, body = wait_until(lambda: _get(port), what=f"an answer on port {port}")
+            status, body = wait_until(lambda port=port: _get(port), what=f"an answer on port {port}")
             assert status == 200
             assert json.loads(body) == UNSET, "LISTEN_* must not reach the app's children"
         server.wait_for("Using 2 socket\\(s\\) from systemd socket activation", timeout=10)

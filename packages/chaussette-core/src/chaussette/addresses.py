@@ -7,7 +7,6 @@ and the Paste runner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from chaussette.errors import SocketError
 
@@ -38,7 +37,7 @@ class FdAddress:
         return f"fd://{self.fd}"
 
 
-Address = Union[TcpAddress, UnixAddress, FdAddress]
+Address = TcpAddress | UnixAddress | FdAddress
 MAX_FD = 2**31 - 1  # fds are C ints: a larger number would overflow, not fail cleanly
 
 

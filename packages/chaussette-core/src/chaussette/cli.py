@@ -92,7 +92,7 @@ def run_cli(argv: list[str]) -> int:
         if config.use_reloader:
             from chaussette.reloader import run_with_reloader
 
-            return run_with_reloader(argv, config, log)
+            return run_with_reloader(argv, config, backend_class, log)
         from chaussette.runner import run
 
         return run(config, backend_class, log)

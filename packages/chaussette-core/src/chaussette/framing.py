@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable
+from typing import Callable, Protocol
 
 _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
 _REQUEST_LINE_RE = rb"([" + _TCHAR + rb"]+) ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)\r\n"
@@ -166,7 +166,18 @@ def check_host(head: RequestHead) -> None:
         raise HTTPError(400, "missing or repeated Host header")
 
 
-def dechunk(rfile: BinaryIO, sink: BinaryIO, limits: Limits = Limits()) -> int:
+class Source(Protocol):
+    """What a body is read from: a buffered socket file, or a green one."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+    def readline(self, size: int = ..., /) -> bytes: ...
+
+
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def dechunk(rfile: Source, sink: Sink, limits: Limits = Limits()) -> int:
     """Copy a chunked body from ``rfile`` into ``sink``; returns its length.
 
     The whole body is read before the application runs, so a malformed chunk is a 400,

@@ -14,22 +14,24 @@ import subprocess
 import sys
 import threading
 
+from chaussette.backends import Backend
 from chaussette.errors import ChaussetteError
 from chaussette.settings import Config
 
 
-def run_with_reloader(argv: list[str], config: Config, log: logging.Logger) -> int:
+def run_with_reloader(argv: list[str], config: Config, backend_class: type[Backend],
+                      log: logging.Logger) -> int:
     try:
         import watchfiles
     except ImportError:
         raise ChaussetteError("--use-reloader needs watchfiles; install it with: "
                               "pip install 'chaussette-core[reload]'") from None
     from chaussette.apps import extend_python_path
-    from chaussette.runner import open_listeners
+    from chaussette.runner import prepare
     from chaussette.sockets import close_all
 
     extend_python_path(config.python_path)
-    listeners = open_listeners(config, log)
+    listeners = prepare(backend_class, config, log)  # refused options open nothing
     child_argv = [arg for arg in argv if arg != "--use-reloader"]
     if not config.fd:  # a given --fd is in argv already: naming it twice would listen twice
         for listener in listeners:

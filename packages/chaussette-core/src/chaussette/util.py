@@ -11,7 +11,7 @@ from chaussette.sockets import open_listener
 
 __all__ = ["hello_app", "create_socket", "import_string"]
 
-_FAMILIES = {socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX"}
+_FAMILIES: dict[int, str] = {socket.AF_INET: "AF_INET", socket.AF_INET6: "AF_INET6", socket.AF_UNIX: "AF_UNIX"}
 
 
 def hello_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
