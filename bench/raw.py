@@ -95,7 +95,7 @@ def run_waitress(app: str, host: str, port: int) -> None:
 
 
 def _gevent(app: str, host: str, port: int, nodelay: bool) -> None:
-    """chaussette_gevent.server: pywsgi on the listener, an unbounded pool, no access log."""
+    """chaussette_gevent.serving: pywsgi on the listener, an unbounded pool, no access log."""
     from gevent import monkey
 
     monkey.patch_all()
@@ -119,7 +119,7 @@ def run_gevent_defaults(app: str, host: str, port: int) -> None:
 
 
 def run_eventlet(app: str, host: str, port: int) -> None:
-    """chaussette_eventlet.server.GreenServer's options, with eventlet's own protocol."""
+    """chaussette_eventlet.serving.GreenServer's options, with eventlet's own protocol."""
     import eventlet
 
     eventlet.monkey_patch()
@@ -138,7 +138,7 @@ def run_eventlet(app: str, host: str, port: int) -> None:
 
 
 def _meinheld(app: str, host: str, port: int, keep_alive: int) -> None:
-    """chaussette_meinheld.server.MeinheldLoop._loop's settings, in the main thread."""
+    """chaussette_meinheld.serving.MeinheldLoop._loop's settings, in the main thread."""
     from meinheld import patch, server
 
     patch.patch_all()

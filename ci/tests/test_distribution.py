@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -97,6 +98,20 @@ def test_backend_distribution_is_lean_and_serves(wheelhouse: tuple[str, Path], d
             assert result.returncode != 0 and KNOWN[backend] in result.stderr, result.stderr
         else:
             serve_one_request(venv, backend)
+
+
+def test_core_wheel_has_no_test_code(wheelhouse: tuple[str, Path]) -> None:
+    """The test tools are their own distribution (chaussette-testing): a server install
+    gets neither their modules nor pytest."""
+    _, wheels = wheelhouse
+    [wheel] = wheels.glob("chaussette_core-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        [metadata] = [name for name in names if name.endswith(".dist-info/METADATA")]
+        requires = [line for line in archive.read(metadata).decode().splitlines()
+                    if line.startswith("Requires-Dist:")]
+    assert [name for name in names if name.startswith(("chaussette/testing/", "chaussette_testing/"))] == []
+    assert [line for line in requires if "pytest" in line.lower()] == [], requires
 
 
 def test_meta_distribution_brings_every_default_backend(wheelhouse: tuple[str, Path], tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 A backend declares a range (``chaussette-core>=2.0,<3``); its own tests run against the core
 of the same commit, so nothing else shows that the bottom of the range still works. Here
 each backend's wheel is installed next to exactly that lowest core, in a fresh venv on the
-lowest supported Python, and core's conformance suite (``tests/test_conformance.py`` of the
-backend, which imports the suite from the installed core) runs against it.
+lowest supported Python, and the conformance suite (``tests/test_conformance.py`` of the
+backend, which imports the suite from the installed chaussette-testing) runs against it.
 
 The lowest core comes from the wheelhouse when it is the version in this tree, and
 otherwise is built from its release tag ``chaussette-core-vX.Y.Z``.
@@ -72,8 +72,9 @@ def test_conformance_on_the_lowest_core_allowed(built_wheels: Callable[[str], tu
                                                  distribution: str, tmp_path: Path) -> None:
     python, wheels = built_wheels(LOWEST_PYTHON)
     lowest = lowest_core(distribution)
-    venv = fresh_venv(python, tmp_path / "venv", wheels, "--find-links", str(core_wheels(lowest, python, wheels, tmp_path)),
-                      f"chaussette-core=={lowest}", with_extras(distribution), "pytest>=8", "pytest-timeout>=2.3")
+    lowest_wheels = core_wheels(lowest, python, wheels, tmp_path)
+    venv = fresh_venv(python, tmp_path / "venv", wheels, "--find-links", str(lowest_wheels),
+                      f"chaussette-core=={lowest}", with_extras(distribution), "chaussette-testing")
     installed = subprocess.run([str(venv / "bin" / "python"), "-c",
                                 "import importlib.metadata as m; print(m.version('chaussette-core'))"],
                                capture_output=True, text=True, check=True, timeout=60).stdout.strip()

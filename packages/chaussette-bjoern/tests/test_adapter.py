@@ -1,4 +1,4 @@
-"""The Python adapter (``chaussette_bjoern.wsgi``) on its own, as it serves a bjoern without
+"""The Python adapter (``chaussette_bjoern.protocol``) on its own, as it serves a bjoern without
 chaussette's mark. Its real-server tests run on the marked build, whose C code does the
 same corrections and would hide a fault of the adapter's: here nothing else can."""
 
@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from chaussette.http import UNIX_ENVIRON
-from chaussette_bjoern.wsgi import Application
+from chaussette_bjoern.protocol import Application
+from chaussette_testing.client import ipv6_loopback
 
 
 class Recorder:
@@ -46,7 +47,7 @@ def call(application: Application, method: str = "GET") -> tuple[list[bytes], Re
 
 @pytest.fixture
 def tcp() -> Iterator[socket.socket]:
-    family, host = (socket.AF_INET6, "::1") if socket.has_ipv6 else (socket.AF_INET, "127.0.0.1")
+    family, host = (socket.AF_INET6, "::1") if ipv6_loopback() else (socket.AF_INET, "127.0.0.1")
     with socket.socket(family) as sock:
         sock.bind((host, 0))
         yield sock

@@ -151,10 +151,13 @@ from chaussette.lifecycle import ForcedExit, Lifecycle, request_stop
 
 logging.basicConfig(stream=sys.stdout, format="%(message)s", level=logging.INFO)
 stops = []
+print(f"nothing serving: {request_stop('nobody serves')}")
 lifecycle = Lifecycle(60, logging.getLogger("lifecycle-test"))
-print(f"before install: {request_stop('nobody serves')}")
+asker = threading.Thread(target=request_stop, args=("asked from a request thread",), name="request")
+asker.start()
+asker.join()  # before install: a C loop's first request can come that early
+print(f"stops before install: {stops}")
 lifecycle.install(lambda: stops.append(threading.current_thread().name))
-threading.Thread(target=request_stop, args=("asked from a request thread",), name="request").start()
 deadline = time.monotonic() + 10
 while not stops and time.monotonic() < deadline:
     time.sleep(0.01)  # the handler runs in the main thread, between these sleeps
@@ -174,14 +177,15 @@ signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def test_a_stop_requested_from_inside_is_graceful_and_signals_still_count(tmp_path: Path) -> None:
-    """``request_stop`` from any thread runs the backend's stop once, where signals run
-    (the main thread here); the manager's SIGTERM that often follows keeps the stop
+    """``request_stop`` from any thread, even before the backend installed its stop, runs
+    that stop once, where signals run (the main thread here); the manager's SIGTERM that often follows keeps the stop
     graceful, and only a second signal from outside exits at once."""
     script = write_module(tmp_path, "requested_stop", REQUESTED_STOP)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
-        "before install: False",
+        "nothing serving: False",
+        "stops before install: []",
         "asked from a request thread: stopping, in-flight requests have 60s to finish",
         "stops: ['MainThread']",
         "asked again: True",

@@ -12,6 +12,7 @@ from conftest import CommandProcess, stop_cleanly, write_module
 from chaussette.errors import AppImportError, ChaussetteError
 from chaussette.util import create_socket, hello_app, import_string
 from chaussette_testing import UnixHTTPConnection, request
+from chaussette_testing.client import ipv6_loopback
 
 MAKE_SERVER = """
 import sys
@@ -95,7 +96,7 @@ def test_create_socket_tcp() -> None:
 
 
 def test_create_socket_ipv6() -> None:
-    if not socket.has_ipv6:
+    if not ipv6_loopback():
         pytest.skip("this machine has no IPv6 loopback")
     with create_socket("::1", 0) as sock:
         assert sock.family == socket.AF_INET6

@@ -1,4 +1,4 @@
-"""``SignalRouter``: core's forced exits end ``serve()`` under eventlet.
+"""``MainGreenletDelivery``: core's forced exits end ``serve()`` under eventlet.
 
 A signal handler runs in whichever green thread the signal interrupted. The cases that
 matter (the exit raised in a green thread that swallows it, as application code or
@@ -9,6 +9,7 @@ end-to-end case.
 
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Any, Iterator
 
@@ -19,33 +20,33 @@ from eventlet import hubs
 from eventlet.green import threading as green_threading
 from eventlet_apps import signal_as_if_ended
 
-from chaussette_eventlet.server import SignalRouter
+from chaussette.lifecycle import Lifecycle
+from chaussette_eventlet.signals import MainGreenletDelivery
+
+
+def exiting(signum: int, frame: Any) -> None:
+    raise SystemExit(3)
 
 
 @pytest.fixture
-def router() -> Iterator[SignalRouter]:
-    """A router for SIGUSR1, whose handler exits like core's second signal does."""
+def delivery() -> Iterator[MainGreenletDelivery]:
+    """SIGUSR1 delivered with a handler that exits like core's second signal does."""
     saved = signal.getsignal(signal.SIGUSR1)
-
-    def exiting(signum: int, frame: Any) -> None:
-        raise SystemExit(3)
-
-    signal.signal(signal.SIGUSR1, exiting)
     hubs.get_hub()  # created here, as serve() does: its greenlet's parent is the main one
-    router = SignalRouter()
-    router.adopt([signal.SIGUSR1])
-    yield router
+    delivery = MainGreenletDelivery()
+    delivery.install(signal.SIGUSR1, exiting)  # as Lifecycle.install does
+    yield delivery
     signal.signal(signal.SIGUSR1, saved)
 
 
-def test_an_exit_in_the_main_greenlet_is_raised_there(router: SignalRouter) -> None:
+def test_an_exit_in_the_main_greenlet_is_raised_there(delivery: MainGreenletDelivery) -> None:
     with pytest.raises(SystemExit) as info:
         signal.raise_signal(signal.SIGUSR1)
     assert info.value.code == 3
-    router.raise_swallowed()  # nothing left over: the main greenlet had it
+    delivery.raise_swallowed()  # nothing left over: the main greenlet had it
 
 
-def test_an_exit_is_raised_where_the_signal_landed(router: SignalRouter) -> None:
+def test_an_exit_is_raised_where_the_signal_landed(delivery: MainGreenletDelivery) -> None:
     """So that green thread unwinds and releases what it holds."""
     seen: list[int] = []
 
@@ -58,7 +59,7 @@ def test_an_exit_is_raised_where_the_signal_landed(router: SignalRouter) -> None
 
     with pytest.raises(SystemExit):
         greenlet.greenlet(interrupted).switch()
-    router.received = True  # as serve() records when the exit reaches it
+    delivery.received = True  # as serve() records when the exit reaches it
     assert seen == [3]
     eventlet.sleep(0)  # the hub's turn comes: nothing is thrown a second time
 
@@ -70,28 +71,29 @@ def swallowing() -> None:
         pass  # as application code catching SystemExit does
 
 
-def test_a_swallowed_exit_reaches_the_main_greenlet(router: SignalRouter) -> None:
+def test_a_swallowed_exit_reaches_the_main_greenlet(delivery: MainGreenletDelivery) -> None:
     greenlet.greenlet(swallowing).switch()
     with pytest.raises(SystemExit) as info:
         eventlet.sleep(0)  # the hub's next turn
     assert info.value.code == 3
 
 
-def test_a_swallowed_exit_is_raised_when_serve_would_return(router: SignalRouter) -> None:
+def test_a_swallowed_exit_is_raised_when_serve_would_return(delivery: MainGreenletDelivery) -> None:
     """The servers may drain before the hub's next turn."""
     greenlet.greenlet(swallowing).switch()  # back here with no turn of the hub
     with pytest.raises(SystemExit) as info:
-        router.raise_swallowed()
+        delivery.raise_swallowed()
     assert info.value.code == 3
     eventlet.sleep(0)  # the hub's turn comes: nothing is thrown a second time
 
 
-def test_adopting_twice_wraps_once(router: SignalRouter) -> None:
-    router.adopt([signal.SIGUSR1])
-    assert router.handlers[signal.SIGUSR1] != router.handle
+def test_installing_twice_wraps_once(delivery: MainGreenletDelivery) -> None:
+    delivery.install(signal.SIGUSR1, exiting)
+    assert delivery.handlers[signal.SIGUSR1] != delivery.handle
+    assert signal.getsignal(signal.SIGUSR1) == delivery.handle
 
 
-def test_a_signal_in_an_ending_green_thread_is_handled_on_the_hubs_turn(router: SignalRouter) -> None:
+def test_a_signal_in_an_ending_green_thread_is_handled_on_the_hubs_turn(delivery: MainGreenletDelivery) -> None:
     """A green thread that has returned but not yet ended cannot be named by eventlet's
     current_thread() (KeyError), which every log record asks for: core's handler, which
     logs, would raise that there instead of its exit."""
@@ -101,13 +103,34 @@ def test_a_signal_in_an_ending_green_thread_is_handled_on_the_hubs_turn(router: 
         names.append(green_threading.current_thread().name)  # as a log record does
         raise SystemExit(3)
 
-    router.handlers[signal.SIGUSR1] = logging_exit
+    delivery.handlers[signal.SIGUSR1] = logging_exit
 
     thread = eventlet.spawn(signal_as_if_ended, signal.SIGUSR1)
     with pytest.raises(SystemExit) as info:
         for _ in range(10):
             eventlet.sleep(0.01)  # the hub's turns
-    router.received = True  # as serve() records when the exit reaches it
+    delivery.received = True  # as serve() records when the exit reaches it
     assert info.value.code == 3
     assert names == ["MainThread"]  # run from the hub, not the ending green thread
     assert thread.dead
+
+
+def test_core_installs_its_handlers_through_the_delivery() -> None:
+    """SIGTERM and SIGINT when the backend installs its stop, SIGALRM when a stop begins."""
+    signums = (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)
+    saved = {signum: signal.getsignal(signum) for signum in signums}
+    lifecycle = Lifecycle(30, logging.getLogger("test_signals"))
+    delivery = MainGreenletDelivery()
+    stops: list[bool] = []
+    try:
+        lifecycle.install(lambda: stops.append(True), delivery)
+        assert sorted(delivery.handlers) == sorted((signal.SIGTERM, signal.SIGINT))
+        assert signal.getsignal(signal.SIGTERM) == signal.getsignal(signal.SIGINT) == delivery.handle
+        signal.raise_signal(signal.SIGTERM)
+        assert stops == [True]
+        assert signal.getsignal(signal.SIGALRM) == delivery.handle
+        assert signal.SIGALRM in delivery.handlers
+    finally:
+        lifecycle.stopped()  # disarms the graceful timeout
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

@@ -17,7 +17,6 @@ from chaussette_testing.client import request
 from chaussette_testing.process import ServerProcess, start_server
 
 TESTS = str(Path(__file__).parent)
-REPO = Path(__file__).resolve().parents[3]
 ECHO_APPS = {"geventwebsocket": "gevent_apps.websocket_echo", "geventws4py": "gevent_apps.ws4py_echo"}
 
 
@@ -95,12 +94,12 @@ def test_plain_http_next_to_websockets(backend: str) -> None:
         assert request(server.tcp_address)[2] == b"hello world"
 
 
-def test_the_example_from_the_readme() -> None:
+def test_the_example_from_the_readme(chaussette_examples: Path) -> None:
     """Serves examples/websocket/echo.py exactly as its docstring says, from the repo root."""
-    example = REPO / "examples" / "websocket" / "echo.py"
+    example = chaussette_examples / "websocket" / "echo.py"
     assert "chaussette --backend geventwebsocket --port 8080 examples.websocket.echo.app" in example.read_text()
     with start_server("--backend", "geventwebsocket", "--host", "127.0.0.1", "--port", "0",
-                      "examples.websocket.echo.app", cwd=str(REPO)) as server:
+                      "examples.websocket.echo.app", cwd=str(chaussette_examples.parent)) as server:
         exchange("ws://%s:%d/" % server.tcp_address)
         assert b"websocket echo server" in request(server.tcp_address)[2]
 

@@ -16,6 +16,7 @@ from meinheld_apps import UNSAFE_RESPONSES
 from chaussette_testing.client import (
     UnixHTTPConnection,
     connect,
+    ipv6_loopback,
     raw_exchange,
     read_responses,
     request,
@@ -183,7 +184,7 @@ def test_each_client_keeps_its_own_address() -> None:
 
 
 def test_ipv6_environ() -> None:
-    if not socket.has_ipv6:
+    if not ipv6_loopback():
         pytest.skip("this machine has no IPv6 loopback")
     with start("--host", "::1", "--port", "0") as server:
         info = _info(server.tcp_address)

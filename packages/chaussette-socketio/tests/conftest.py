@@ -1,11 +1,11 @@
-"""The ``peers`` fixture: python-socketio clients (see peers.py) ended after each test."""
+"""The ``peers`` fixture: python-socketio clients (see helpers.py) ended after each test."""
 
 from __future__ import annotations
 
 from typing import Iterator
 
 import pytest
-from peers import Peer
+from helpers import Peer
 
 
 @pytest.fixture

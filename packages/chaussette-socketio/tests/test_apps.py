@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, {tests!r})
 from chaussette.server import make_server
-from sio_apps import server
+from socketio_apps import server
 
 """
 
@@ -37,7 +37,7 @@ def client() -> Iterator[socketio.Client]:
 
 
 def api_script(tmp_path: Path, serve: str) -> str:
-    """An executable running ``serve`` (chaussette's Python API) with ``sio_apps.server``
+    """An executable running ``serve`` (chaussette's Python API) with ``socketio_apps.server``
     imported. It ignores its arguments: ``ServerProcess`` runs ``PYTHON -m chaussette``,
     and this can be its PYTHON."""
     script = tmp_path / "serve.py"
@@ -51,7 +51,7 @@ def api_script(tmp_path: Path, serve: str) -> str:
 @pytest.mark.parametrize("access_log", [False, True])
 def test_socketio_server_through_the_python_api(tmp_path: Path, client: socketio.Client,
                                                 access_log: bool) -> None:
-    """Core's access log wraps what it is given: the server is found inside it."""
+    """The backend turns the server into a WSGI application before core's access log wraps it."""
     options = ', access_log="-"' if access_log else ""
     script = api_script(tmp_path, 'make_server(server, host="127.0.0.1", port=0, backend="socketio"'
                                   f'{options}).serve_forever()')
@@ -77,7 +77,7 @@ def test_asyncio_server_is_refused(tmp_path: Path) -> None:
 
 
 def test_socketio_server_on_the_command_line(client: socketio.Client) -> None:
-    with start_server("--backend", "socketio", "--python-path", TESTS, "--port", "0", "sio_apps.server") as served:
+    with start_server("--backend", "socketio", "--python-path", TESTS, "--port", "0", "socketio_apps.server") as served:
         client.connect("http://%s:%d" % served.tcp_address, wait_timeout=10)
         assert client.call("echo", "from the command line", timeout=10) == "from the command line"
         assert served.stop() == 0
@@ -85,7 +85,7 @@ def test_socketio_server_on_the_command_line(client: socketio.Client) -> None:
 
 def test_any_wsgi_application(client: socketio.Client) -> None:
     """An application that only calls socketio.WSGIApp is served the same."""
-    with start_server("--backend", "socketio", "--python-path", TESTS, "--port", "0", "sio_apps.routed") as served:
+    with start_server("--backend", "socketio", "--python-path", TESTS, "--port", "0", "socketio_apps.routed") as served:
         # The backend cannot find this Socket.IO server to end its long polls on a stop.
         client.connect("http://%s:%d" % served.tcp_address, transports=["websocket"], wait_timeout=10)
         assert client.call("echo", "routed", timeout=10) == "routed"

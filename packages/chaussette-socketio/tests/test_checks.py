@@ -106,6 +106,6 @@ def test_python_socketio_missing() -> None:
 
 
 def test_another_async_mode_is_refused() -> None:
-    line = refusal("--python-path", TESTS, "sio_apps.threading_app")
+    line = refusal("--python-path", TESTS, "socketio_apps.threading_app")
     assert line == ("chaussette: error: the Socket.IO server runs in async_mode='threading', but the socketio "
                     "backend serves it with gevent: create it with socketio.Server(async_mode='gevent')")

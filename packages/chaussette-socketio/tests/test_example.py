@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from peers import Peer, connect
+from helpers import Peer, connect
 
 from chaussette_testing.client import request
 from chaussette_testing.process import ServerProcess, start_server

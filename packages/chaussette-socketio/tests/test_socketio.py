@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 import pytest
-from peers import TIMEOUT, TRANSPORTS, Peer, connect
+from helpers import TIMEOUT, TRANSPORTS, Peer, connect
 
 from chaussette_testing.client import request
 from chaussette_testing.process import ServerProcess, start_server
@@ -25,17 +25,17 @@ class Served(NamedTuple):
 
 @pytest.fixture(params=["tcp", "inherited fd"])
 def served(request: Any) -> Iterator[Served]:
-    """``sio_apps.app`` on a port the server binds, or on an fd it inherits."""
+    """``socketio_apps.app`` on a port the server binds, or on an fd it inherits."""
     common = ("--backend", "socketio", "--python-path", TESTS, "--graceful-timeout", "60")
     if request.param == "tcp":
-        with start_server(*common, "--host", "127.0.0.1", "--port", "0", "sio_apps.app") as server:
+        with start_server(*common, "--host", "127.0.0.1", "--port", "0", "socketio_apps.app") as server:
             yield Served(server, "http://%s:%d" % server.tcp_address, None)
         return
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
         fd = sock.fileno()
-        with start_server(*common, "--fd", str(fd), "sio_apps.app", pass_fds=[fd]) as server:
+        with start_server(*common, "--fd", str(fd), "socketio_apps.app", pass_fds=[fd]) as server:
             yield Served(server, "http://127.0.0.1:%d" % sock.getsockname()[1], sock)
 
 
@@ -107,7 +107,7 @@ def test_broadcast_between_two_clients(served: Served, peers: list[Peer]) -> Non
 
 def test_stop_does_not_wait_for_socketio_clients(served: Served, peers: list[Peer]) -> None:
     """Left alone, a websocket stays open and a polling client's GET waits for the next
-    ping (``sio_apps.PING_INTERVAL``, 50 s): either would hold the stop until the
+    ping (``socketio_apps.PING_INTERVAL``, 50 s): either would hold the stop until the
     graceful timeout (60 s). Both are closed at once, in a way that lets Socket.IO
     clients reconnect (a "server disconnect" tells them not to)."""
     server, url, listener = served

@@ -11,7 +11,7 @@ from chaussette_testing import ServerProcess, start_server
 from chaussette_testing.client import read_response
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-APP = "waitress_test_apps.app"
+APP = "waitress_apps.app"
 #: Generous bound for anything that must happen; never an assertion about speed.
 ANSWER_TIMEOUT = 10.0
 

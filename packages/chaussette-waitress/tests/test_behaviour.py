@@ -103,7 +103,7 @@ def test_head_of_a_streamed_response_has_no_body() -> None:
 
 
 def test_head_of_a_file_wrapper_response_has_no_body() -> None:
-    with open(f"{HERE}/waitress_test_apps.py", "rb") as source:
+    with open(f"{HERE}/waitress_apps.py", "rb") as source:
         content = source.read()
     with start() as server:
         with connect(server.tcp_address, timeout=ANSWER_TIMEOUT) as sock:

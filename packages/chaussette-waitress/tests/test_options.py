@@ -42,7 +42,7 @@ def test_contradictory_thread_counts_are_refused() -> None:
 
 
 def test_core_request_limits_apply() -> None:
-    """--limit-request-* act on waitress through core's strict head parser (parser.py)."""
+    """--limit-request-* act on waitress through core's strict head parser (protocol.py)."""
     args = ("--limit-request-line", "100", "--limit-request-fields", "10", "--limit-request-field-size", "100")
     with start(*args) as server:
         address = server.tcp_address

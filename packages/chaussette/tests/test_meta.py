@@ -7,7 +7,8 @@ from importlib.metadata import distribution, version
 from chaussette.registry import installed
 from chaussette_testing import request, start_server
 
-DEFAULT_BACKENDS = {"wsgiref", "eventlet", "gevent", "fastgevent", "geventwebsocket", "geventws4py", "socketio", "waitress"}
+DEFAULT_BACKENDS = {"wsgiref", "eventlet", "gevent", "fastgevent", "geventwebsocket", "geventws4py", "socketio",
+                    "waitress"}
 
 
 def test_meta_ships_no_modules() -> None:

@@ -48,25 +48,33 @@ def request_stop(reason: str) -> bool:
 
 class Lifecycle:
     def __init__(self, graceful_timeout: float, log: logging.Logger) -> None:
+        global _current
         self.graceful_timeout = graceful_timeout
         self.log = log
         self.stopping = False
         self._signalled = False
         self._requested: str | None = None
         self._request_lock = threading.Lock()
+        self._installed = False
         self._on_stop: Callable[[], None] | None = None
         self._delivery = SignalDelivery()
+        # Current from the start: a C loop may serve its first request before serve()
+        # gets to install(), and a stop asked for then must not be lost.
+        _current = self
 
     def install(self, on_stop: Callable[[], None], delivery: SignalDelivery | None = None) -> None:
         """Route stop signals (and the graceful timeout's SIGALRM) to ``on_stop`` through
         ``delivery``; backends call this once they serve."""
-        global _current
         self._on_stop = on_stop
         if delivery is not None:
             self._delivery = delivery
         for signum in STOP_SIGNALS:
             self._delivery.install(signum, self.handle)
-        _current = self
+        with self._request_lock:
+            self._installed = True
+            early = self._requested is not None
+        if early:  # asked for before the handlers were in place
+            os.kill(os.getpid(), REQUEST_SIGNAL)
 
     def request_stop(self, reason: str) -> bool:
         """See the module's ``request_stop``. The stop itself runs in the signal handler,
@@ -75,7 +83,9 @@ class Lifecycle:
             if self.stopping or self._requested is not None:
                 return True
             self._requested = reason
-        os.kill(os.getpid(), REQUEST_SIGNAL)
+            installed = self._installed
+        if installed:  # else install() raises it once core's handlers are in place
+            os.kill(os.getpid(), REQUEST_SIGNAL)
         return True
 
     def handle(self, signum: int, frame: Any) -> None:

@@ -10,7 +10,8 @@ from geventwebsocket.handler import WebSocketHandler
 from geventwebsocket.websocket import MSG_ALREADY_CLOSED
 from geventwebsocket.websocket import WebSocket as _WebSocket
 
-from chaussette_gevent.handlers import GOING_AWAY, Handler
+from chaussette_gevent.protocol import Handler
+from chaussette_gevent.serving import GOING_AWAY
 
 
 class WebSocket(_WebSocket):
@@ -19,6 +20,7 @@ class WebSocket(_WebSocket):
     frames are malformed whenever there is a reason. This one sends code and reason."""
 
     __slots__ = ()
+    closed: bool
 
     def close(self, code: int = 1000, message: Any = b"") -> None:
         if self.closed:
@@ -29,8 +31,9 @@ class WebSocket(_WebSocket):
         except WebSocketError:
             pass  # the peer is gone: we are closing anyway
         finally:
-            self.closed = True
-            self.stream = self.raw_write = self.raw_read = self.environ = None
+            # gevent-websocket's slots; mypy, without that package's types, sees only this class's.
+            self.closed = True  # type: ignore[misc]
+            self.stream = self.raw_write = self.raw_read = self.environ = None  # type: ignore[misc]
 
 
 def close_payload(code: int, reason: Any) -> bytes:

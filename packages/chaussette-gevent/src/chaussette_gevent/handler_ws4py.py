@@ -2,9 +2,9 @@
 
 from ws4py.server.geventserver import WebSocketWSGIHandler
 
-from chaussette_gevent.handlers import Handler
+from chaussette_gevent.protocol import Handler
 
 
 class Ws4pyHandler(Handler, WebSocketWSGIHandler):
     """Serves a ``ws4py.server.wsgiutils.WebSocketWSGIApplication``: after its handshake
-    the websocket runs through ``server.pool.track`` (see ``HandlerPool``)."""
+    the websocket runs through ``server.pool.track`` (see ``serving.HandlerPool``)."""

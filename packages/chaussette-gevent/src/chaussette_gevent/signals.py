@@ -7,10 +7,10 @@ greenlet executes the next bytecode (often an application's), and:
 - a signal that lands just before the hub blocks in its poll is not noticed until some
   unrelated I/O wakes the hub (``signals_wake_the_hub``);
 - ``ForcedExit`` raised by a handler would end that greenlet, where pywsgi reports it as
-  an application error, instead of ending ``serve()`` (``SignalRouter``);
+  an application error, instead of ending ``serve()`` (``GreenletDelivery``);
 - a second signal can run its handler inside the first one's (in its log call, say);
   throwing ``ForcedExit`` to ``serve()`` from there, with the first handler's frames
-  suspended, was seen to leave the process hanging on exit, so ``SignalRouter`` runs
+  suspended, was seen to leave the process hanging on exit, so ``GreenletDelivery`` runs
   handlers one after the other.
 """
 
@@ -19,9 +19,11 @@ from __future__ import annotations
 import os
 import signal
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from gevent import get_hub, getcurrent
+
+from chaussette.lifecycle import Handler, SignalDelivery
 
 
 @contextmanager
@@ -53,22 +55,20 @@ def signals_wake_the_hub() -> Iterator[None]:
         os.close(write_fd)
 
 
-class SignalRouter:
-    """Wraps installed handlers: they run one at a time, and what they raise (``ForcedExit``)
-    ends up in the greenlet that created the router, the one waiting in ``serve()``."""
+class GreenletDelivery(SignalDelivery):
+    """Runs core's handlers one at a time in whichever greenlet a signal lands in, and
+    throws what they raise (``ForcedExit``) into the greenlet that created the delivery:
+    create it in the one that waits in ``serve()``."""
 
     def __init__(self) -> None:
         self.main = getcurrent()
         self.running = False
-        self.pending: list[tuple[Callable[[int, Any], Any], int]] = []
+        self.pending: list[tuple[Handler, int]] = []
 
-    def route(self, signum: int) -> None:
-        """Wrap the handler now installed for ``signum`` (call once per signal)."""
-        handler = signal.getsignal(signum)
-        if callable(handler):
-            signal.signal(signum, lambda number, frame: self.run(handler, number, frame))
+    def install(self, signum: int, handler: Handler) -> None:
+        super().install(signum, lambda number, frame: self.run(handler, number, frame))
 
-    def run(self, handler: Callable[[int, Any], Any], signum: int, frame: Any) -> None:
+    def run(self, handler: Handler, signum: int, frame: Any) -> None:
         if self.running:  # a signal interrupting a handler: run it when that one returns
             self.pending.append((handler, signum))
             return

@@ -16,7 +16,8 @@ from chaussette.lifecycle import Lifecycle
 from chaussette.settings import Setting, positive_int
 from chaussette.sockets import Listener
 
-#: picoev's timer wheel has 128 one-second slots: a longer timeout silently fires at ~127 s.
+#: picoev's timer wheel has 128 one-second slots: a longer timeout silently fires at ~127 s,
+#: so core refuses a longer ``--keep-alive`` (``Capabilities.max_keep_alive``).
 MAX_TIMEOUT = 127
 #: meinheld's own defaults, kept.
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
@@ -28,7 +29,7 @@ MAX_FD = 65536
 class MeinheldBackend(Backend):
     name = "meinheld"
     summary = "meinheld: C event loop (picoev) with greenlets, monkey-patched sockets and time.sleep"
-    capabilities = Capabilities(unix_sockets=True, spawn=False, graceful_stop=True, monkey_patch=True)
+    capabilities = Capabilities(monkey_patch=True, max_keep_alive=MAX_TIMEOUT)
     settings = (
         Setting("meinheld_max_content_length", "Largest request body accepted (larger: 413) "
                 "(meinheld's default: 16777216).",
@@ -46,23 +47,13 @@ class MeinheldBackend(Backend):
     )
 
     def check(self) -> None:
-        """Refuse core options meinheld cannot honour, and a meinheld that is not chaussette's
-        build (see ``chaussette_meinheld.abi``): the application is handed to it directly."""
-        if self.config.keep_alive > MAX_TIMEOUT:
-            raise BackendError(f"--keep-alive {self.config.keep_alive:g} is too long for meinheld, "
-                               f"whose timers go up to {MAX_TIMEOUT} seconds; use at most {MAX_TIMEOUT}")
-        from chaussette_meinheld import abi
+        """Refuse a meinheld that is not chaussette's build (see ``chaussette_meinheld.library``):
+        the application is handed to it directly."""
+        from chaussette_meinheld import library
 
-        verdict = abi.inspect()
+        verdict = library.inspect()
         if verdict.problem is not None:
-            raise BackendError(abi.refusal(verdict))
-
-    def request_limits(self) -> tuple[int, int, int]:
-        """Core's limits, as our build takes them (recipe fix 12): the request line's limit
-        bounds the request target, the field limit a field's name and its value each
-        (meinheld stores them apart)."""
-        config = self.config
-        return config.limit_request_line, config.limit_request_fields, config.limit_request_field_size
+            raise BackendError(library.refusal(verdict))
 
     def patch(self) -> None:
         """``socket``, as meinheld patches it, and ``time.sleep`` (see ``sleep``); not
@@ -81,14 +72,16 @@ class MeinheldBackend(Backend):
         return math.ceil(self.config.keep_alive)
 
     def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
-        from chaussette_meinheld.server import MeinheldLoop, fd_table
+        from chaussette.http import limits
+        from chaussette_meinheld.serving import MeinheldLoop, fd_table
 
+        extra = self.config.extra
         loop = MeinheldLoop(
             app, listeners, self.log,
             keep_alive=self.keep_alive(),
-            max_content_length=self.config.meinheld_max_content_length,
-            client_body_buffer_size=self.config.meinheld_client_body_buffer_size,
-            max_fd=fd_table(self.config.meinheld_max_fd, MAX_FD, self.log),
-            request_limits=self.request_limits(),
+            max_content_length=extra["meinheld_max_content_length"],
+            client_body_buffer_size=extra["meinheld_client_body_buffer_size"],
+            max_fd=fd_table(extra["meinheld_max_fd"], MAX_FD, self.log),
+            request_limits=limits(self.config),
         )
         loop.run(lifecycle)

@@ -10,16 +10,19 @@ greenlet, before the loop runs) it is the blocking sleep it replaces.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, SupportsIndex
+
+#: ``time.sleep``'s type.
+Sleep = Callable[[float | SupportsIndex], None]
 
 
-def cooperative(blocking: Callable[[float], None]) -> Callable[[float], None]:
+def cooperative(blocking: Sleep) -> Sleep:
     """``blocking`` (``time.sleep``), made to wait on meinheld's loop where it can."""
     from meinheld import server
 
     can_sleep, wait = server.can_sleep, server.sleep
 
-    def sleep(seconds: float) -> None:
+    def sleep(seconds: float | SupportsIndex) -> None:
         if can_sleep():
             wait(seconds)
         else:

@@ -1,6 +1,7 @@
 """What the user named, as the WSGI application served, and the Engine.IO servers in it.
 
-Imported by ``serve()`` only, after monkey-patching: it imports python-socketio.
+Imported by the backend's ``accepts()`` and ``adapt()`` only, after monkey-patching: it
+imports python-socketio.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import engineio
 import socketio
 
 from chaussette.errors import BackendError
-from chaussette.logs import AccessLog
 
-#: Instance attributes through which WSGI wrappers reach what they wrap: core's access
-#: log (``app``), socketio.WSGIApp (``engineio_app``, ``wsgi_app``), Flask and
-#: Flask-SocketIO's middleware (``wsgi_app``), socketio.Server (``eio``).
+#: Instance attributes through which WSGI wrappers reach what they wrap: most middleware
+#: (``app``, as werkzeug's ProxyFix), socketio.WSGIApp (``engineio_app``, ``wsgi_app``),
+#: Flask and Flask-SocketIO's middleware (``wsgi_app``), socketio.Server (``eio``).
 LINKS = ("app", "wsgi_app", "engineio_app", "eio", "application")
 #: How far ``engine_servers`` follows them.
 MAX_DEPTH = 8
@@ -24,8 +24,6 @@ MAX_DEPTH = 8
 def wsgi_app(app: Any) -> Callable[..., Any]:
     """A ``socketio.Server`` is not a WSGI application: serve it in ``socketio.WSGIApp``,
     which answers every other path with a plain 404. Anything else is served as it is."""
-    if isinstance(app, AccessLog):  # --access-log: core wrapped what the user named
-        return AccessLog(wsgi_app(app.app), app.log)
     if isinstance(app, socketio.AsyncServer):
         raise BackendError("a socketio.AsyncServer runs on asyncio, not gevent; create a "
                            "socketio.Server(async_mode='gevent') to serve it with this backend")

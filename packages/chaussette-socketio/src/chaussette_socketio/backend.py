@@ -6,7 +6,8 @@ there. This backend adds what is Socket.IO's: the checks, what may be named as t
 application, and ending long polls on a graceful stop.
 
 Like every backend module, this one imports no server library: python-socketio loads
-ssl and requests, which must wait for gevent's monkey-patching (``serve()`` runs after it).
+ssl and requests, which must wait for gevent's monkey-patching (``accepts()`` and
+``adapt()`` run after it).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from chaussette_gevent.backend import GeventWebSocketBackend
 from chaussette_socketio.library import check_python_socketio, import_socketio_apps
 
 if TYPE_CHECKING:
-    from chaussette.lifecycle import Lifecycle
-    from chaussette.sockets import Listener
+    import engineio
 
 
 class SocketIOBackend(GeventWebSocketBackend):
@@ -26,23 +26,27 @@ class SocketIOBackend(GeventWebSocketBackend):
     summary = "python-socketio 5 on gevent with gevent-websocket: serve a socketio.Server or WSGIApp"
     install = "chaussette-socketio"
 
+    #: The Engine.IO servers found in the application by ``adapt()``, whose polling
+    #: sessions ``stopping()`` ends.
+    engines: Sequence[engineio.Server] = ()
+
     def check(self) -> None:
         super().check()  # gevent and gevent-websocket
         check_python_socketio(self.install)
 
-    engines: list = []
-
     def accepts(self, app: Any) -> bool:
-        """A ``socketio.Server`` too: ``serve()`` wraps it (called after patching)."""
+        """A ``socketio.Server`` too: ``adapt()`` wraps it (both run after patching)."""
         return callable(app) or isinstance(app, import_socketio_apps().socketio.Server)
 
-    def serve(self, app: Callable[..., Any], listeners: Sequence[Listener],
-              lifecycle: Lifecycle) -> None:
+    def adapt(self, app: Any) -> Callable[..., Any]:
+        """What the user named as a WSGI application, its Engine.IO servers found and
+        checked before core's layers wrap it: a server in another async mode is refused
+        before anything is served, and no layer of core's needs to be seen through."""
         apps = import_socketio_apps()
-        app = apps.wsgi_app(app)
+        app = super().adapt(apps.wsgi_app(app))
         self.engines = apps.engine_servers(app)
         apps.refuse_other_async_modes(self.engines)
-        super().serve(app, listeners, lifecycle)
+        return app
 
     def stopping(self) -> None:
         from chaussette_socketio.stopping import end_polls

@@ -34,7 +34,8 @@ def check_python_socketio(install: str) -> None:
     where = spec.origin or ", ".join(spec.submodule_search_locations or ()) or "?"
     if _installed("gevent-socketio"):
         raise not_python_socketio(where, "gevent-socketio is installed")
-    source = spec.loader.get_source(spec.name) if hasattr(spec.loader, "get_source") else None
+    get_source = getattr(spec.loader, "get_source", None)
+    source = get_source(spec.name) if get_source is not None else None
     if source is not None:
         try:
             compile(source, where, "exec")

@@ -11,13 +11,13 @@ packet python-socketio's client gives up instead of reconnecting.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
     import engineio
 
 
-def end_polls(engines: list[engineio.Server]) -> None:
+def end_polls(engines: Sequence[engineio.Server]) -> None:
     """Drop the sessions still on the polling transport (websockets get their close frame
     from the handler). ``wait=False``: a client between two polls never drains the queue."""
     for engine in engines:

@@ -9,6 +9,11 @@ import time
 from typing import Callable, Iterable
 from urllib.parse import parse_qs
 
+from chaussette import lifecycle
+
+#: What ``/stop-me`` gives as its reason to stop: the server logs "<reason>: stopping".
+STOP_REASON = "stop requested by the test app"
+
 
 def _reply(start_response: Callable, body: bytes, status: str = "200 OK",
            content_type: str = "text/plain") -> list[bytes]:
@@ -62,12 +67,20 @@ def _error_midstream(environ: dict, start_response: Callable) -> Iterable[bytes]
     raise RuntimeError("secret-detail-in-exception")
 
 
+def _stop_me(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """Asks the server serving it for a graceful stop, as an app that decides its process
+    has served enough would; answered like any request in flight when a stop begins."""
+    if not lifecycle.request_stop(STOP_REASON):
+        return _reply(start_response, b"no server to stop in this process\n", "500 Internal Server Error")
+    return _reply(start_response, b"stop requested\n")
+
+
 def _hello(environ: dict, start_response: Callable) -> Iterable[bytes]:
     return _reply(start_response, b"hello world")
 
 
 ROUTES = {"/echo": _echo, "/stream": _stream, "/slow": _slow, "/error": _error,
-          "/error-midstream": _error_midstream, "/": _hello}
+          "/error-midstream": _error_midstream, "/stop-me": _stop_me, "/": _hello}
 
 
 def app(environ: dict, start_response: Callable) -> Iterable[bytes]:

@@ -36,6 +36,17 @@ def connect(address: Any, timeout: float = TIMEOUT) -> socket.socket:
     return sock
 
 
+def ipv6_loopback() -> bool:
+    """Whether ``::1`` can be bound here. ``socket.has_ipv6`` only says how Python was
+    built: a container without an IPv6 loopback address has it true all the same."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def raw_exchange(address: Any, data: bytes, timeout: float = TIMEOUT, until_close: bool = True) -> bytes:
     """Send raw bytes and return everything received until the server closes (or
     until ``timeout`` with ``until_close=False``: for connections kept alive)."""
@@ -96,7 +107,7 @@ def read_response(stream: Any, method: str = "GET") -> Response:
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         return Response(status, headers, b"")
     if headers.get("transfer-encoding", "").lower() == "chunked":
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(stream.readline().split(b";")[0], 16)
             if size == 0:

@@ -18,7 +18,15 @@ from typing import Any, ClassVar, Sequence
 
 import pytest
 
-from chaussette_testing.client import UnixHTTPConnection, connect, raw_exchange, read_responses, request
+from chaussette_testing.apps import STOP_REASON
+from chaussette_testing.client import (
+    UnixHTTPConnection,
+    connect,
+    ipv6_loopback,
+    raw_exchange,
+    read_responses,
+    request,
+)
 from chaussette_testing.process import ServerProcess, start_server
 
 APP = "chaussette_testing.apps.app"
@@ -29,13 +37,14 @@ class ConformanceSuite:
     #: Extra arguments every server of this suite gets (backend options).
     server_args: ClassVar[Sequence[str]] = ()
 
-    def start(self, *args: str, app: str = APP, **kwargs: Any) -> ServerProcess:
-        return start_server("--backend", self.backend, *self.server_args, *args, app, **kwargs)
+    @classmethod
+    def start(cls, *args: str, app: str = APP, **kwargs: Any) -> ServerProcess:
+        return start_server("--backend", cls.backend, *cls.server_args, *args, app, **kwargs)
 
     @pytest.fixture(scope="class")
     @classmethod
     def server(cls) -> Any:
-        with cls.start(cls, "--host", "127.0.0.1", "--port", "0") as server:
+        with cls.start("--host", "127.0.0.1", "--port", "0") as server:
             yield server
 
     # -- requests and responses ------------------------------------------------------------
@@ -125,8 +134,8 @@ class ConformanceSuite:
     # -- where it listens ------------------------------------------------------------------
 
     def test_ipv6(self) -> None:
-        if not socket.has_ipv6:
-            pytest.skip("this machine has no IPv6 loopback")
+        if not ipv6_loopback():
+            pytest.skip("this machine cannot bind ::1 (no IPv6 loopback)")
         with self.start("--host", "::1", "--port", "0") as server:
             assert server.tcp_address[0] == "::1"
             assert request(server.tcp_address)[0] == 200
@@ -139,7 +148,7 @@ class ConformanceSuite:
             info = json.loads(conn.getresponse().read())
             conn.close()
             assert info["body"] == "over unix"
-            assert info["remote_addr"], "REMOTE_ADDR must be set on unix sockets"
+            assert info["remote_addr"] == "127.0.0.1", "REMOTE_ADDR on unix sockets is the loopback's"
             assert server.stop() == 0
         assert not os.path.exists(path), "the socket file must be removed at exit"
 
@@ -212,6 +221,18 @@ class ConformanceSuite:
             assert data.startswith(b"HTTP/1.1 200") and b"Connection: close" in data
             assert server.wait(30) == 0
 
+    def test_stop_requested_by_the_app_finishes_in_flight_requests(self) -> None:
+        """A stop asked for from inside (a request thread or greenlet) takes the path of a
+        manager's SIGTERM: the asking request and the others in flight are answered."""
+        with self.start("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "20") as server:
+            thread, result = self._in_flight(server, 1.5)
+            status, _, body = request(server.tcp_address, path="/stop-me")
+            assert (status, body) == (200, b"stop requested\n")
+            server.wait_for(f"{STOP_REASON}: stopping", timeout=10)
+            thread.join(30)
+            assert result.get("response", (None,))[0] == 200, result
+            assert server.wait(30) == 0
+
     def test_graceful_timeout_bounds_the_stop(self) -> None:
         with self.start("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "1") as server:
             thread, result = self._in_flight(server, 60)
@@ -219,7 +240,7 @@ class ConformanceSuite:
             assert server.wait(20) == 0
             assert "graceful timeout" in server.output
             thread.join(10)
-            assert "response" not in result
+            assert list(result) == ["error"], "the request in flight ends with the process, unanswered"
 
     def test_second_signal_exits_at_once(self) -> None:
         with self.start("--host", "127.0.0.1", "--port", "0", "--graceful-timeout", "120") as server:
@@ -227,6 +248,6 @@ class ConformanceSuite:
             server.signal(signal.SIGTERM)
             server.wait_for("stopping", timeout=10)
             server.signal(signal.SIGINT)
-            assert server.wait(20) != 0
+            assert server.wait(20) == 1
             assert "exiting now" in server.output
             thread.join(10)

@@ -80,14 +80,15 @@ class HostileInputSuite:
     #: so a library that starts refusing one fails its test until the entry goes.
     accepted: ClassVar[dict[str, str]] = {}
 
-    def start(self, *args: str, **kwargs: Any) -> ServerProcess:
-        return start_server("--backend", self.backend, *self.server_args, "--host", "127.0.0.1",
+    @classmethod
+    def start(cls, *args: str, **kwargs: Any) -> ServerProcess:
+        return start_server("--backend", cls.backend, *cls.server_args, "--host", "127.0.0.1",
                             "--port", "0", *args, APP, **kwargs)
 
     @pytest.fixture(scope="class")
     @classmethod
     def server(cls) -> Any:
-        with cls.start(cls) as server:
+        with cls.start() as server:
             yield server
 
     def assert_refused(self, server: ServerProcess, raw: bytes, expected: Sequence[int] = (400,)) -> None:

@@ -153,7 +153,8 @@ class ServerProcess:
             raise AssertionError(f"pid {self.pid} is gone but a process it started still holds its "
                                  f"output pipe:\n{self.output}")
         for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
+            if stream is not None:
+                stream.close()
 
     def __enter__(self) -> ServerProcess:
         return self

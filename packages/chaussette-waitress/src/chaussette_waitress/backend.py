@@ -1,28 +1,23 @@
 """The ``waitress`` backend: waitress's HTTP engine on the sockets core opened.
 
 This module only declares the backend (its options, and how core's options map onto
-waitress's): importing it must stay cheap, so waitress itself is imported in ``check()``
-and ``serve()`` only.
+waitress's): importing it must stay cheap, so waitress itself is imported only by
+``library.check()`` and in ``serve()``.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Callable, Sequence
 
-from chaussette.backends import Backend, Capabilities, require
+from chaussette.backends import Backend, Capabilities
 from chaussette.errors import BackendError
-from chaussette.framing import Limits
+from chaussette.http import limits
 from chaussette.lifecycle import Lifecycle
 from chaussette.settings import Setting, positive_int
 from chaussette.sockets import Listener
+from chaussette_waitress import library
 
-INSTALL = "chaussette-waitress"
-#: 3.0.1 fixed CVE-2024-49768 (request smuggling with pipelining) and CVE-2024-49769
-#: (denial of service through closed connections); 3.0.2 is the first release after them.
-MINIMUM_WAITRESS = (3, 0, 2)
 #: waitress checks idle connections every ``cleanup_interval`` seconds (30 by default);
 #: a shorter channel timeout gets a matching interval so it is honoured within 2x.
 CLEANUP_INTERVAL = 30
@@ -31,7 +26,7 @@ CLEANUP_INTERVAL = 30
 class WaitressBackend(Backend):
     name = "waitress"
     summary = "waitress: pure-Python, multi-threaded, hardened HTTP/1.1 server"
-    capabilities = Capabilities(unix_sockets=True, spawn=True, graceful_stop=True)
+    capabilities = Capabilities(spawn=True)
     settings = (
         Setting("waitress_threads", "Worker threads running the application, i.e. requests served "
                 "at once (waitress's default: 4). --spawn N sets it too.",
@@ -57,19 +52,10 @@ class WaitressBackend(Backend):
 
     def check(self) -> None:
         """Refuse a waitress with known vulnerabilities, and contradictory options."""
-        require("waitress", INSTALL)
-        try:
-            found = version("waitress")
-        except PackageNotFoundError:  # imported from a source tree: trust it
-            found = None
-        if found is not None and _version_tuple(found) < MINIMUM_WAITRESS:
-            wanted = ".".join(map(str, MINIMUM_WAITRESS))
-            raise BackendError(f"waitress {found} is installed but the waitress backend needs "
-                               f">= {wanted} (CVE-2024-49768, CVE-2024-49769); upgrade it with: "
-                               f"pip install 'waitress>={wanted}'")
+        library.check()
         config = self.config
         if (config.is_set("spawn") and config.is_set("waitress_threads")
-                and config.spawn != config.waitress_threads):
+                and config.spawn != config.extra["waitress_threads"]):
             raise BackendError("--spawn and --waitress-threads both set how many requests waitress "
                                "serves at once; give only one of them")
 
@@ -81,37 +67,33 @@ class WaitressBackend(Backend):
         timeout). Proxy headers are passed to the application untouched, like every other
         backend does, rather than dropped as waitress does by default.
         """
-        config = self.config
-        threads = config.waitress_threads
+        config, extra = self.config, self.config.extra
+        threads = extra["waitress_threads"]
         if config.is_set("spawn") and not config.is_set("waitress_threads"):
             threads = config.spawn
-        timeout = config.waitress_channel_timeout
+        timeout = extra["waitress_channel_timeout"]
         if (config.is_set("keep_alive") and config.keep_alive > 0
                 and not config.is_set("waitress_channel_timeout")):
             timeout = math.ceil(config.keep_alive)
         return {
             "threads": threads,
-            "connection_limit": config.waitress_connection_limit,
+            "connection_limit": extra["waitress_connection_limit"],
             "channel_timeout": timeout,
             "cleanup_interval": min(CLEANUP_INTERVAL, timeout),
-            "max_request_header_size": config.waitress_max_request_header_size,
-            "max_request_body_size": config.waitress_max_request_body_size,
+            "max_request_header_size": extra["waitress_max_request_header_size"],
+            "max_request_body_size": extra["waitress_max_request_body_size"],
             "backlog": config.backlog,
             "expose_tracebacks": False,
             "clear_untrusted_proxy_headers": False,
         }
 
     def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
-        from chaussette_waitress.server import WaitressServer, forward_logs
+        from chaussette_waitress.serving import WaitressServer, forward_logs
 
         forward_logs(self.log)
-        config = self.config
-        limits = Limits(config.limit_request_line, config.limit_request_fields, config.limit_request_field_size)
-        server = WaitressServer(app, listeners, self.adjustments(), keep_alive=config.keep_alive > 0,
-                                log=self.log, limits=limits)
+        server = WaitressServer(app, listeners, self.adjustments(), keep_alive=self.config.keep_alive > 0,
+                                log=self.log, limits=limits(self.config))
+        # Core's default signal delivery is right: waitress's loop runs in the main thread,
+        # inside serve(), where Python runs signal handlers; stop() only flags and wakes it.
         lifecycle.install(server.stop)
         server.run()
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])

@@ -1,7 +1,7 @@
 """Running meinheld's loop on core's listeners, with core's signals.
 
 The application is handed to meinheld as it is: chaussette's build (``ci/build-meinheld``,
-checked by ``check()``) frames responses and fills the environ the way core's contract
+checked by ``check()`` through ``library``) frames responses and fills the environ the way core's contract
 says, in C. meinheld is a C loop that swallows every exception the application raises (it answers
 500 and logs), and whose ``run()`` installs its own C handlers for SIGINT/SIGTERM. Core's
 contract needs the opposite: its Python signal handlers must run, and the ``ForcedExit``
@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 from meinheld import server
 
+from chaussette.framing import Limits
 from chaussette.lifecycle import Lifecycle
 from chaussette.sockets import Listener
 
@@ -72,7 +73,7 @@ class MeinheldLoop:
 
     def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], log: logging.Logger, *,
                  keep_alive: int, max_content_length: int, client_body_buffer_size: int,
-                 max_fd: int, request_limits: tuple[int, int, int]) -> None:
+                 max_fd: int, request_limits: Limits) -> None:
         self.app = app
         self.listeners = listeners
         self.log = log
@@ -98,6 +99,10 @@ class MeinheldLoop:
         loop thread inherits the blocked set and keeps it for good, so signals are
         delivered to the main thread, which runs their handlers (``ForcedExit`` included)
         while it waits for the loop.
+
+        This is a mask and not a ``SignalDelivery``: core's handlers are installed as they
+        are (the default delivery), and what matters is when, after meinheld's, and which
+        thread the kernel picks, which a mask set before the loop thread starts decides.
         """
         # meinheld closes the fds it serves on when its loop ends: give it duplicates, so
         # core's listeners stay valid and are closed by core, once.
@@ -146,7 +151,11 @@ class MeinheldLoop:
             server.set_max_content_length(self.max_content_length)
             server.set_client_body_buffer_size(self.client_body_buffer_size)
             server.set_picoev_max_fd(self.max_fd)
-            server.set_request_limits(*self.request_limits)
+            # Our build takes core's limits (recipe fix 12): the request line's bounds the
+            # request target, the field size a field's name and its value each (meinheld
+            # stores them apart).
+            limits = self.request_limits
+            server.set_request_limits(limits.request_line, limits.fields, limits.field_size)
             server.set_listen_socket(list(self.fds))
             server.spawn(self._stopper)
             server.run(self.app, 1)  # 1: silent, no KeyboardInterrupt of its own

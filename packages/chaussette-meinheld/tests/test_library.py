@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import run_chaussette
 
-from chaussette_meinheld import abi
+from chaussette_meinheld import library
 
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
@@ -29,12 +29,12 @@ TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
 ])
 def test_only_our_build_with_greenlet_2_passes_the_gate(meinheld: str, greenlet: str | None,
                                                         trusted: bool) -> None:
-    assert abi.trusted(meinheld, greenlet) is trusted
+    assert library.trusted(meinheld, greenlet) is trusted
 
 
 def test_our_build_passes() -> None:
-    verdict = abi.inspect()
-    assert verdict.meinheld and verdict.meinheld.startswith(abi.OUR_VERSION_PREFIX)
+    verdict = library.inspect()
+    assert verdict.meinheld and verdict.meinheld.startswith(library.OUR_VERSION_PREFIX)
     assert verdict.problem is None
 
 
@@ -55,7 +55,7 @@ def test_an_earlier_build_is_refused(tmp_path: Path, build: str, mark: str) -> N
     assert done.returncode == 1, done.stderr
     line, = done.stderr.strip().splitlines()
     assert line.startswith(f"chaussette: error: meinheld {version} with greenlet ")
-    assert f"a build from before {abi.FIRST_USABLE_BUILD}" in line and abi.HOW_TO_FIX in line
+    assert f"a build from before {library.FIRST_USABLE_BUILD}" in line and library.HOW_TO_FIX in line
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +97,6 @@ def test_stock_meinheld_is_refused_with_the_way_to_a_working_build(stock_meinhel
     assert done.returncode == 1, done.stderr
     line, = done.stderr.strip().splitlines()
     assert line.startswith("chaussette: error: meinheld 1.0.2 with greenlet ")
-    assert f"cannot serve: it is not chaussette's build; get chaussette's build ({abi.FIRST_USABLE_BUILD}" in line
+    assert f"cannot serve: it is not chaussette's build; get chaussette's build ({library.FIRST_USABLE_BUILD}" in line
     assert ("ci/build-meinheld wheels && pip install --upgrade --find-links wheels "
             "meinheld==1.0.2'") in line

@@ -1,5 +1,6 @@
-"""What bjoern gets wrong, corrected between bjoern and the application: the environ,
-HEAD responses, the stop's ``Connection: close``, and an application's SystemExit.
+"""The Python adapter: what bjoern gets wrong, corrected between bjoern and the application:
+the environ, HEAD responses, the stop's ``Connection: close``, and an application's
+SystemExit.
 
 Only for a bjoern that is not one of chaussette's marked builds (stock bjoern, or builds
 before 3.2.2+chaussette.3): those do all this in C (ci/build-bjoern, fixes 5 and 9-12), and
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Protocol
 
-from chaussette.backends.wsgiref import UNIX_ENVIRON
+from chaussette.http import UNIX_ENVIRON
 from chaussette.sockets import Listener
 
 CLOSE = ("Connection", "close")

@@ -1,24 +1,20 @@
-"""pywsgi handlers with Chaussette's behaviour: strict request heads, core's limits,
-keep-alive timeout, generic 500s logged through Chaussette's logger, no access log,
-and a graceful stop that closes idle keep-alive connections.
+"""The ``gevent`` backend's pywsgi handler: request heads read by core's strict parser
+(``chaussette.framing``) and limits, then handed to pywsgi already parsed; chunked
+bodies checked by core's rules; the keep-alive timeout pywsgi lacks. Its connection
+bookkeeping is in ``connection.py``, its response side in ``responses.py``.
 
 Imported by ``serve()`` only, after monkey-patching.
 """
 
 from __future__ import annotations
 
-import logging
-import socket
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gevent import GreenletExit, pywsgi
+from gevent import pywsgi
 from gevent.pywsgi import unquote_latin1
 
-from chaussette.backends.wsgiref import IO_TIMEOUT, REASONS, UNIX_REMOTE_ADDR, http_date
 from chaussette.framing import (
     HTTPError,
-    Limits,
     RequestHead,
     body_framing,
     check_host,
@@ -26,54 +22,12 @@ from chaussette.framing import (
     chunk_size,
     read_head,
 )
+from chaussette.http import IO_TIMEOUT, refusal
+from chaussette_gevent.connection import Connection
+from chaussette_gevent.responses import Responses
 
-#: The close frame a websocket gets when the server stops: 1001 "going away" (RFC 6455 7.4.1).
-GOING_AWAY = (1001, "server shutting down")
-#: Largest first body chunk sent together with the response head (see _write_with_headers).
-COALESCE_LIMIT = 1 << 16
-
-
-@dataclass
-class ServingState:
-    """What every handler of one ``serve()`` shares."""
-
-    log: logging.Logger
-    limits: Limits
-    keep_alive: float
-    stopping: bool = False
-    handlers: set = field(default_factory=set)
-
-    def stop_connections(self) -> None:
-        """Graceful stop: connections waiting for their next request are closed now, the
-        others after the response they are working on; websockets are told to go away."""
-        for handler in list(self.handlers):
-            handler.server_stopping()
-
-
-class ChaussetteServer(pywsgi.WSGIServer):
-    """pywsgi's server carrying the shared state its handlers read."""
-
-    state: ServingState
-
-
-class UnixPeer(tuple):
-    """The client address of an AF_UNIX connection, which has none.
-
-    pywsgi only sets REMOTE_ADDR from a tuple, and apps expect an IP there, so this is
-    ``(UNIX_REMOTE_ADDR, "")``. Equality is identity: gevent-websocket keys its client
-    table by address, and two unix clients must not collide there.
-    """
-
-    def __new__(cls) -> UnixPeer:
-        return super().__new__(cls, (UNIX_REMOTE_ADDR, ""))
-
-    __hash__ = object.__hash__
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __ne__(self, other: object) -> bool:
-        return self is not other
+if TYPE_CHECKING:
+    from chaussette_gevent.serving import ServingState
 
 
 def add_http_variables(environ: dict, fields: list[tuple[str, str]]) -> None:
@@ -93,14 +47,6 @@ def add_http_variables(environ: dict, fields: list[tuple[str, str]]) -> None:
             environ[key] += ("; " if "COOKIE" in key else ",") + value
         else:
             environ[key] = value
-
-
-def refusal(error: HTTPError) -> bytes:
-    """A complete response for a request refused before the application ran."""
-    body = error.reason.encode("ascii") + b"\n"
-    return (f"HTTP/1.1 {error.status} {REASONS.get(error.status, 'Bad Request')}\r\n"
-            f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-            f"Date: {http_date()}\r\nConnection: close\r\n\r\n").encode("ascii") + body
 
 
 class StrictInput(pywsgi.Input):
@@ -125,54 +71,18 @@ class StrictInput(pywsgi.Input):
                     lines.append(rfile.readline(limit))
                 check_trailer(b"".join(lines), self.limits)
         except HTTPError as exc:
-            self._chunked_input_error = True
+            # pywsgi.Input's slot (mypy sees gevent untyped, so only this class's slots)
+            self._chunked_input_error = True  # type: ignore[misc]
             raise pywsgi._InvalidClientInput(exc.reason) from None
         return size
 
 
-class Handler(pywsgi.WSGIHandler):
+class Handler(Responses, Connection):
     """The ``gevent`` backend's handler; the websocket handlers put it first in their MRO."""
 
-    server: ChaussetteServer
     head: RequestHead | None = None
     fields: dict[str, str]  # the first value of each request field (read_request)
     chunked = False  # the request body is chunked (_read_head)
-    idle = False  # waiting for the first byte of a request
-    served = False  # a request was read on this connection
-    _held: bytearray | None = None  # the response head while _write_with_headers runs
-
-    def __init__(self, sock: Any, address: Any, server: ChaussetteServer, *args: Any) -> None:
-        if not isinstance(address, tuple):
-            address = UnixPeer()
-        super().__init__(sock, address, server, *args)
-        environ = server.get_environ()
-        environ["SCRIPT_NAME"] = ""  # pywsgi's: the application is the root
-        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = str(address[0]), str(address[1])
-        #: The server's environ plus what stays the same on this connection, built once.
-        self.connection_environ = environ
-
-    def handle(self) -> None:
-        handlers = self.server.state.handlers
-        handlers.add(self)
-        try:
-            super().handle()
-        finally:
-            handlers.discard(self)
-
-    def server_stopping(self) -> None:
-        """Close the connection now if it is idle between keep-alive requests; otherwise
-        it closes after the current response (``handle_one_request``, ``finalize_headers``).
-
-        A connection that has not sent its first request yet is served: it was accepted
-        before the stop, so its client is sending a request this process must answer
-        (the other processes sharing the socket never see it). The keep-alive timeout
-        bounds the wait if nothing comes.
-        """
-        if self.idle and self.served and self.socket is not None:
-            try:
-                self.socket.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_one_request(self) -> Any:
         """Read the head with core's strict parser and limits, then let pywsgi go on from
@@ -290,70 +200,3 @@ class Handler(pywsgi.WSGIHandler):
         fields = self.fields
         return (fields.get("connection", "").lower() == "upgrade"
                 or fields.get("upgrade", "").lower() == "websocket")
-
-    def finalize_headers(self) -> None:
-        if self.provided_date is None:  # pywsgi would format the date for each response
-            self.provided_date = http_date().encode("latin-1")
-            self.response_headers.append((b"Date", self.provided_date))
-        super().finalize_headers()
-        if self.command == "HEAD" and self.response_use_chunked:
-            # No body follows, so no chunked framing (nor its terminating chunk) either.
-            self.response_use_chunked = False
-            self.response_headers.remove((b"Transfer-Encoding", b"chunked"))
-        if self.server.state.stopping:
-            self.close_connection = True
-        if (self.close_connection and self.code != 101 and self.request_version == "HTTP/1.1"
-                and not any(name.lower() == b"connection" for name, _ in self.response_headers)):
-            self.response_headers.append((b"Connection", b"close"))
-
-    def _write_with_headers(self, data: bytes) -> None:
-        """One send for the head and the first body bytes, where pywsgi makes two."""
-        if len(data) > COALESCE_LIMIT:  # not worth copying a large first chunk
-            super()._write_with_headers(data)
-            return
-        self._held = bytearray()
-        try:
-            super()._write_with_headers(data)
-            held = self._held
-        finally:
-            self._held = None
-        self._sendall(held)
-
-    def _sendall(self, data: bytes) -> None:
-        """pywsgi's, with one ``send()`` when the socket buffer takes all the data (a small
-        response does): gevent's ``sendall()`` first asks the kernel for SO_SNDBUF, one
-        more system call per response."""
-        if self._held is not None:
-            self._held += data
-            return
-        sock = self.socket
-        try:
-            sent = sock.send(data)
-            if sent < len(data):
-                sock.sendall(memoryview(data)[sent:])
-        except OSError as exc:
-            self.status = f"socket error: {exc}"
-            if self.code > 0:
-                self.code = -self.code
-            raise
-        self.response_length += len(data)
-
-    def _write(self, data: bytes) -> None:
-        """pywsgi sends the application's body even for HEAD, which desynchronises the
-        next response on a keep-alive connection."""
-        if self.command != "HEAD":
-            super()._write(data)
-
-    def handle_error(self, t: type, v: BaseException, tb: Any) -> None:
-        """Log through Chaussette's logger; the client gets pywsgi's generic 500 (or the
-        connection closes if the response had started)."""
-        if not issubclass(t, GreenletExit):
-            path = (self.environ or {}).get("PATH_INFO", self.path)
-            self.server.state.log.error("error in the application for %s %s", self.command, path,
-                                        exc_info=(t, v, tb))
-        del t, v, tb
-        self._send_error_response_if_possible(500)
-
-    def log_request(self) -> None:
-        """No access log from pywsgi: core's ``--access-log`` middleware writes one."""
-

@@ -5,7 +5,8 @@ through one shared ``GreenPool``: eventlet.wsgi's own ``server()`` loop would sh
 connections accepted but not yet answered when it stops, key its connection table by
 peer address (every unix peer's is ``''``), fail to format an abstract socket's name, and
 catch ``SystemExit``. Imported only from ``serve()``, after ``patch()``;
-``chaussette_eventlet.exchange`` fixes each request.
+``chaussette_eventlet.protocol`` reads and fixes each request, and
+``chaussette_eventlet.signals`` delivers core's stop signals.
 
 Core settings and what they become (also in the README):
 
@@ -15,7 +16,7 @@ Core settings and what they become (also in the README):
 - ``keep_alive`` -> ``keepalive``: ``False`` for 0, otherwise the seconds to wait for the
   next request (and for the first one on a new connection).
 - ``limit_request_line``, ``limit_request_fields``, ``limit_request_field_size`` -> core's
-  strict head parser (``chaussette_eventlet.strict``), which reads every head before
+  strict head parser (``chaussette_eventlet.protocol``), which reads every head before
   eventlet sees it: 414 for a request line too long, 431 for too many or too large header
   fields, as with ``wsgiref``. eventlet's own limits are never reached.
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 from functools import partial
 from typing import Any, Callable, Sequence
 
@@ -32,12 +32,11 @@ import eventlet
 import greenlet
 from eventlet import greenio, greenthread, hubs, patcher, wsgi
 
-from chaussette.backends.wsgiref import IO_TIMEOUT, UNIX_REMOTE_ADDR
-from chaussette.framing import Limits
-from chaussette.lifecycle import STOP_SIGNALS
+from chaussette.http import IO_TIMEOUT, UNIX_REMOTE_ADDR, limits
 from chaussette.settings import Config
 from chaussette.sockets import Listener
-from chaussette_eventlet.exchange import Guard, Protocol
+from chaussette_eventlet.protocol import Guard, Protocol
+from chaussette_eventlet.signals import MainGreenletDelivery
 
 #: The peer address of a unix socket connection: AF_UNIX peers have none, and
 #: applications expect an IP in REMOTE_ADDR.
@@ -45,63 +44,6 @@ UNIX_PEER = (UNIX_REMOTE_ADDR, "")
 #: The unpatched ``os.write``: eventlet's green one waits in the hub, which a signal
 #: handler must not do.
 os_write = patcher.original("os").write
-
-
-class SignalRouter:
-    """Makes sure the ``SystemExit`` (``ForcedExit``) of core's stop signal handlers
-    (second SIGTERM/SIGINT, graceful timeout SIGALRM) ends ``serve()`` under eventlet.
-
-    A handler runs in whichever green thread the signal interrupted, and its exit is
-    raised there: that unwinds the green thread, releasing what it holds (a logging lock
-    left held would hang the exit), and normally kills the hub, which hands the exit to
-    the main greenlet where ``serve()`` waits. But the green thread may swallow it
-    (application code that catches SystemExit or BaseException), so the exit is also
-    thrown into the main greenlet from the hub's next turn, unless the main greenlet
-    already has it.
-    """
-
-    def __init__(self) -> None:
-        self.main = greenlet.getcurrent()
-        self.handlers: dict[int, Callable[[int, Any], Any]] = {}
-        self.exit: SystemExit | None = None
-        self.received = False
-
-    def adopt(self, signums: Sequence[int]) -> None:
-        """Route these signals through ``handle``; their current handlers are core's."""
-        for signum in signums:
-            handler = signal.getsignal(signum)
-            if callable(handler) and handler != self.handle:
-                self.handlers[signum] = handler
-                signal.signal(signum, self.handle)
-
-    def handle(self, signum: int, frame: Any) -> None:
-        current = greenlet.getcurrent()
-        if isinstance(current, greenthread.GreenThread) and current._exit_event.ready():
-            # The green thread has returned but not yet ended. There eventlet's
-            # threading.current_thread() raises KeyError, and every log call asks it for
-            # the thread's name: core's handler would raise that instead of stopping or
-            # exiting. Nothing of the application runs there any more, and the thread
-            # hands over to the hub at once, so the handler runs on the hub's next turn.
-            hubs.get_hub().schedule_call_global(0, self.handle, signum, None)
-            return
-        try:
-            self.handlers[signum](signum, frame)
-        except SystemExit as exc:
-            if self.exit is None and greenlet.getcurrent() is not self.main:
-                self.exit = exc
-                hubs.get_hub().schedule_call_global(0, self._deliver)
-            raise
-
-    def _deliver(self) -> None:
-        if not self.received:
-            self.received = True
-            self.main.throw(self.exit)
-
-    def raise_swallowed(self) -> None:
-        """Called when ``serve()`` would return: an exit was asked for, honour it."""
-        if self.exit is not None and not self.received:
-            self.received = True
-            raise self.exit
 
 
 class GreenServer:
@@ -124,11 +66,10 @@ class GreenServer:
         self.accepting: set[greenthread.GreenThread] = set()  # accept loops waiting in accept()
         self.connections: dict[greenio.GreenSocket, list[Any]] = {}  # eventlet's [address, socket, state]
         guard = Guard(app, log)
-        limits = Limits(config.limit_request_line, config.limit_request_fields,
-                        config.limit_request_field_size)
+        head_limits = limits(config)
         self.servers = [wsgi.Server(
             greenio.GreenSocket(listener.sock), listener.name, guard,
-            protocol=partial(Protocol, stopping=lambda: self.stopping, limits=limits),
+            protocol=partial(Protocol, stopping=lambda: self.stopping, limits=head_limits),
             max_http_version="HTTP/1.1",
             keepalive=config.keep_alive or False,
             socket_timeout=IO_TIMEOUT,
@@ -139,11 +80,12 @@ class GreenServer:
         ) for listener in listeners]
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self.signals = SignalRouter()
+        #: Hand it to ``lifecycle.install`` with ``stop``, before ``run()``.
+        self.signals = MainGreenletDelivery()
 
     def run(self) -> None:
-        """Serve until stopped; call after core installed its stop signal handlers."""
-        self.signals.adopt(STOP_SIGNALS)
+        """Serve until stopped; call once core installed its stop signal handlers
+        through ``signals``."""
         loops = [eventlet.spawn(self._accept_loop, server, listener)
                  for server, listener in zip(self.servers, self.listeners, strict=True)]
         stopper = eventlet.spawn(self._stop_when_woken)
@@ -190,10 +132,9 @@ class GreenServer:
     def stop(self) -> None:
         """Signal-handler side. It runs in whichever green thread the signal interrupted,
         where switching green threads is unsafe, so it only writes one byte to an empty
-        pipe (core calls it once), which cannot block. Core arms its graceful timeout
-        (SIGALRM) just before calling it."""
+        pipe (core calls it once), which cannot block. Core has just installed its
+        graceful timeout (SIGALRM) through ``signals`` and armed it."""
         os_write(self._wake_w, b"x")
-        self.signals.adopt([signal.SIGALRM])
 
     def _stop_when_woken(self) -> None:
         hubs.trampoline(self._wake_r, read=True)

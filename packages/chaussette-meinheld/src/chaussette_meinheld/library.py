@@ -1,4 +1,5 @@
-"""Is the installed meinheld chaussette's build, the one the backend can hand applications to?
+"""Gating meinheld: is the installed one chaussette's build, the one the backend can hand
+applications to?
 
 The backend passes the application straight to meinheld, so it needs what chaussette's
 build recipe (``ci/build-meinheld``) puts into meinheld's C code: a response path that
@@ -23,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+from chaussette.backends import version_tuple
+
 #: The local version our build recipe gives its wheels (``1.0.2+chaussette.N``).
 OUR_VERSION_PREFIX = "1.0.2+chaussette."
 #: The first build with all the backend relies on (recipe fixes 13-16, 19-20).
@@ -45,21 +48,17 @@ class Verdict:
     problem: str | None = None
 
 
-def _version(distribution: str) -> str | None:
+def _installed(distribution: str) -> str | None:
     try:
         return version(distribution)
     except PackageNotFoundError:
         return None
 
 
-def _major(text: str | None) -> int:
-    head = (text or "").split(".", 1)[0]
-    return int(head) if head.isdigit() else -1
-
-
 def trusted(meinheld: str | None, greenlet: str | None) -> bool:
     """The metadata gate: one of our builds next to greenlet >= 2."""
-    return bool(meinheld and meinheld.startswith(OUR_VERSION_PREFIX)) and _major(greenlet) >= 2
+    return (bool(meinheld and meinheld.startswith(OUR_VERSION_PREFIX))
+            and greenlet is not None and version_tuple(greenlet) >= (2,))
 
 
 def _unmarked() -> str | None:
@@ -75,7 +74,7 @@ def _unmarked() -> str | None:
 
 def inspect() -> Verdict:
     """Installed versions, and whether they can serve: the metadata gate, then the mark."""
-    meinheld, greenlet = _version("meinheld"), _version("greenlet")
+    meinheld, greenlet = _installed("meinheld"), _installed("greenlet")
     if meinheld is None:
         return Verdict(None, greenlet, "meinheld is not installed")
     if not meinheld.startswith(OUR_VERSION_PREFIX):

@@ -10,7 +10,7 @@ parsed head (so the plug costs little: the head is not parsed twice); chunked bo
 decoded with core's chunk-size and trailer rules. A refusal becomes waitress's own error
 response, which closes the connection.
 
-Imported only by ``server.py`` (it imports waitress at module level).
+Imported only by ``channel.py`` and ``serving.py`` (it imports waitress at module level).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from waitress.parser import HTTPRequestParser, ParsingError, split_uri
 from waitress.receiver import ChunkedReceiver, FixedStreamReceiver
 from waitress.utilities import BadRequest, Error
 
-from chaussette.backends.wsgiref import REASONS
 from chaussette.framing import (
     Framing,
     HTTPError,
@@ -34,6 +33,7 @@ from chaussette.framing import (
     chunk_size,
     parse_head,
 )
+from chaussette.http import reason
 
 #: What waitress parses to fill in the request an error response is built from.
 ERROR_PLACEHOLDER = b"GET / HTTP/1.0\r\n"
@@ -43,7 +43,7 @@ def waitress_error(exc: HTTPError) -> Error:
     """The waitress error response for a refusal (status and reason from core)."""
     error = BadRequest(exc.reason)
     error.code = exc.status
-    error.reason = REASONS.get(exc.status, "Bad Request")
+    error.reason = reason(exc.status)
     return error
 
 
@@ -110,6 +110,16 @@ class StrictChunkedReceiver(ChunkedReceiver):
     CRLF, and the trailer section is validated by ``check_trailer`` (then dropped).
     ``waitress_error`` answers any refusal; waitress reads ``error``/``completed``."""
 
+    # waitress's state, declared with their types (waitress ships none)
+    chunk_remainder: int
+    validate_chunk_end: bool
+    control_line: bytes
+    chunk_end: bytes
+    all_chunks_received: bool
+    trailer: bytes
+    completed: bool
+    error: Error | None
+
     def __init__(self, buf: Any, limits: Limits) -> None:
         super().__init__(buf)
         self.limits = limits
@@ -135,13 +145,13 @@ class StrictChunkedReceiver(ChunkedReceiver):
             self.validate_chunk_end = not self.chunk_remainder
             return len(data)
         if self.validate_chunk_end:
-            taken = s[start:start + 2 - len(self.chunk_end)]
-            self.chunk_end += taken
+            ending = s[start:start + 2 - len(self.chunk_end)]
+            self.chunk_end += ending
             if len(self.chunk_end) == 2:
                 if self.chunk_end != b"\r\n":
                     raise HTTPError(400, "chunk data not followed by CRLF")
                 self.chunk_end, self.validate_chunk_end = b"", False
-            return len(taken)
+            return len(ending)
         if not self.all_chunks_received:
             joined = self.control_line + s[start:start + self.line_limit + 1 - len(self.control_line)]
             end = joined.find(b"\n") + 1

@@ -1,10 +1,11 @@
 """Serve on core's listeners: one pywsgi server per listener, all in one hub, sharing
-one pool of connection greenlets (bounded by ``--spawn``)."""
+one pool of connection greenlets (bounded by ``--spawn``), and the graceful stop that
+closes the listeners, tells connections and websockets, and waits for the pool."""
 
 from __future__ import annotations
 
 import logging
-import signal
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import gevent
@@ -13,14 +14,39 @@ from gevent.event import Event
 from gevent.pool import Pool
 
 from chaussette.framing import Limits
-from chaussette.lifecycle import STOP_SIGNALS
-from chaussette_gevent.handlers import GOING_AWAY, ChaussetteServer, ServingState
-from chaussette_gevent.signals import SignalRouter, signals_wake_the_hub
+from chaussette.http import UNIX_ENVIRON, limits
+from chaussette_gevent.signals import GreenletDelivery, signals_wake_the_hub
 
 if TYPE_CHECKING:
     from chaussette.lifecycle import Lifecycle
     from chaussette.settings import Config
     from chaussette.sockets import Listener
+
+#: The close frame a websocket gets when the server stops: 1001 "going away" (RFC 6455 7.4.1).
+GOING_AWAY = (1001, "server shutting down")
+
+
+@dataclass
+class ServingState:
+    """What every handler of one ``serve()`` shares."""
+
+    log: logging.Logger
+    limits: Limits
+    keep_alive: float
+    stopping: bool = False
+    handlers: set = field(default_factory=set)
+
+    def stop_connections(self) -> None:
+        """Graceful stop: connections waiting for their next request are closed now, the
+        others after the response they are working on; websockets are told to go away."""
+        for handler in list(self.handlers):
+            handler.server_stopping()
+
+
+class ChaussetteServer(pywsgi.WSGIServer):
+    """pywsgi's server carrying the shared state its handlers read."""
+
+    state: ServingState
 
 
 class HandlerPool(Pool):
@@ -53,25 +79,20 @@ def serve(app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lif
     # pywsgi's one request-line knob; core's parser enforces the same limit first, this
     # keeps pywsgi's own check (and its chunk-size lines) from refusing less.
     pywsgi.MAX_REQUEST_LINE = config.limit_request_line + 2
-    state = ServingState(log, Limits(config.limit_request_line, config.limit_request_fields,
-                                     config.limit_request_field_size), config.keep_alive)
+    state = ServingState(log, limits(config), config.keep_alive)
     pool = HandlerPool(config.spawn)
     servers = [_server(listener, app, pool, log, handler_class, state) for listener in listeners]
     stop_requested = Event()
-    router = SignalRouter()
 
     def stop() -> None:
         """Runs in a signal handler: flips the flag and wakes the main greenlet."""
         state.stopping = True
         stop_requested.set()
-        router.route(signal.SIGALRM)  # core arms its graceful timeout before calling us
 
     with signals_wake_the_hub():
         for server in servers:
             server.start()
-        lifecycle.install(stop)
-        for signum in STOP_SIGNALS:
-            router.route(signum)
+        lifecycle.install(stop, GreenletDelivery())  # created here: this greenlet gets the exits
         stop_requested.wait()
         for server in servers:
             server.close()  # stop accepting; core removes unix socket files afterwards
@@ -87,7 +108,7 @@ def _server(listener: Listener, app: Callable[..., Any], pool: Pool, log: loggin
     # gevent accepts in a loop until EWOULDBLOCK: a blocking listener would hang the hub.
     listener.sock.setblocking(False)
     if listener.is_unix:
-        environ = {"SERVER_NAME": "localhost", "SERVER_PORT": "0"}
+        environ = dict(UNIX_ENVIRON)  # the handler sets REMOTE_* again for each connection
     else:
         host, port = listener.sock.getsockname()[:2]
         # Set here so pywsgi does not resolve the bound address (getfqdn) at start-up.

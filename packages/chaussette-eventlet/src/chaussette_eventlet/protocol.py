@@ -1,25 +1,116 @@
-"""Each request as eventlet.wsgi handles it, with what it gets wrong fixed on the way."""
+"""Each request as eventlet.wsgi handles it, read with core's strict parser and with what
+eventlet gets wrong fixed on the way.
+
+eventlet.wsgi parses heads with the standard library's lenient ``http.server`` (bare LF
+line ends, obs-fold, a bare CR splitting a field, ``int()`` Content-Lengths) and decodes
+chunks with ``int(line, 16)``: the ways requests get smuggled. Here the head is read and
+checked by ``chaussette.framing`` (request line, fields, Host, RFC 9112 framing) and a
+chunked body is de-chunked by it before the application runs (``Request``,
+``read_request``); eventlet then goes on from the validated values and never parses a
+byte of the head itself (``Protocol``). The application's side of the exchange is fixed
+by ``Guard`` and ``Exchange``.
+"""
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
+import tempfile
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import eventlet
 from eventlet import wsgi
 
-from chaussette.framing import HTTPError, Limits
-from chaussette_eventlet.strict import Request, read_request, refusal
+from chaussette.framing import HTTPError, Limits, RequestHead, body_framing, check_host, dechunk, read_head
+from chaussette.http import BODYLESS_STATUSES, UNIX_ENVIRON, refusal
 
-#: Status codes whose responses never have a body (with 1xx, and any answer to HEAD).
-BODYLESS_STATUSES = ("204", "304")
-#: What core's wsgiref backend reports as the server address of a unix socket: PEP 3333
-#: forbids the empty SERVER_PORT eventlet.wsgi sets there.
-UNIX_SERVER = ("localhost", "0")
+#: A de-chunked body larger than this goes to a temporary file rather than memory.
+SPOOL_SIZE = 1 << 20
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: ``BODYLESS_STATUSES`` as the status line's first word, which is what the application
+#: gives ``start_response``.
+BODYLESS_CODES = frozenset(str(status) for status in BODYLESS_STATUSES)
 #: What eventlet.wsgi itself catches from an application.
 APP_ERRORS = (Exception, eventlet.Timeout)
+
+
+@dataclass
+class Request:
+    """One validated request head, and its de-chunked body if it was chunked."""
+
+    head: RequestHead
+    length: int | None  # None: the request had no Content-Length and was not chunked
+    body: IO[bytes] | None = None  # the de-chunked body; None: read from the connection
+
+    @property
+    def requestline(self) -> str:
+        return f"{self.head.method} {self.head.target} {self.version}"
+
+    @property
+    def version(self) -> str:
+        return "HTTP/%d.%d" % self.head.version
+
+    def headers(self) -> http.client.HTTPMessage:
+        """The fields in the message type eventlet.wsgi reads, with the framing fields
+        replaced by the one validated Content-Length (a de-chunked body has one too), so
+        eventlet's own ``int()`` of it and its chunked decoder never see the client's."""
+        message = http.client.HTTPMessage()
+        for name, value in self.head.headers:
+            if name not in ("content-length", "transfer-encoding"):
+                message[name] = value
+        if self.length is not None:
+            message["content-length"] = str(self.length)
+        return message
+
+    def keep_alive(self) -> bool:
+        """RFC 9112 9.3: HTTP/1.1 persists unless ``close``; HTTP/1.0 only on ``keep-alive``."""
+        tokens = {token.strip(" \t").lower() for value in self.head.get_all("connection")
+                  for token in value.split(",")}
+        if "close" in tokens:
+            return False
+        return self.head.version >= (1, 1) or "keep-alive" in tokens
+
+    def close(self) -> None:
+        if self.body is not None:
+            self.body.close()
+
+
+def read_request(rfile: IO[bytes], limits: Limits, started: Callable[[], None],
+                 send: Callable[[bytes], None]) -> Request | None:
+    """Read and check one request head (and a chunked body); ``None`` at a clean end of
+    stream. ``started`` is called once the first line arrived; ``send`` writes the
+    ``100 Continue`` a chunked body with ``Expect: 100-continue`` waits for. Raises
+    ``HTTPError`` for what must be refused."""
+    first = True
+
+    def readline(size: int) -> bytes:
+        nonlocal first
+        line = rfile.readline(size)
+        if first:
+            first = False
+            started()
+        return line
+
+    head = read_head(readline, limits)
+    if head is None:
+        return None
+    check_host(head)
+    framing = body_framing(head)
+    if not framing.chunked:
+        return Request(head, framing.length if head.get_all("content-length") else None)
+    if head.version >= (1, 1) and [value.lower() for value in head.get_all("expect")] == ["100-continue"]:
+        send(CONTINUE)
+    body = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)
+    try:
+        length = dechunk(rfile, body, limits)
+    except BaseException:
+        body.close()
+        raise
+    body.seek(0)
+    return Request(head, length, body)
 
 
 class Protocol(wsgi.HttpProtocol):
@@ -33,8 +124,8 @@ class Protocol(wsgi.HttpProtocol):
     - Once the server is stopping every response says ``Connection: close`` and ends its
       connection, so keep-alive clients send their next request elsewhere.
     - SERVER_PROTOCOL is the version the client sent (eventlet.wsgi always says HTTP/1.0);
-      on unix sockets SERVER_NAME and SERVER_PORT are what core's wsgiref backend sets
-      (eventlet.wsgi sets an empty port).
+      on unix sockets the connection's part of the environ is core's ``UNIX_ENVIRON``,
+      as on every backend (eventlet.wsgi sets an empty SERVER_PORT, which PEP 3333 forbids).
 
     eventlet calls ``protocol(conn_state, server)``: ``stopping`` and ``limits`` are bound
     beforehand.
@@ -48,7 +139,7 @@ class Protocol(wsgi.HttpProtocol):
         self._close_connection = True
         super().__init__(conn_state, server)
 
-    @property  # type: ignore[override]
+    @property
     def close_connection(self) -> bool:
         """Read by eventlet.wsgi when it writes the response head and after the response."""
         return self._close_connection or self.stopping()
@@ -120,7 +211,7 @@ class Protocol(wsgi.HttpProtocol):
                 request.body, request.length, self.connection)
         environ["SERVER_PROTOCOL"] = self.request_version
         if self.request.family == socket.AF_UNIX:
-            environ["SERVER_NAME"], environ["SERVER_PORT"] = UNIX_SERVER
+            environ.update(UNIX_ENVIRON)
         return environ
 
 
@@ -170,7 +261,7 @@ class Exchange:
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
         code = status.split(" ", 1)[0]
-        self.bodyless = self.head or code.startswith("1") or code in BODYLESS_STATUSES
+        self.bodyless = self.head or code.startswith("1") or code in BODYLESS_CODES
         self._write = self._start_response(status, headers, exc_info)
         return self.write
 

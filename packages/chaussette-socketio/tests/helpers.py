@@ -1,4 +1,4 @@
-"""python-socketio clients for the tests."""
+"""In-process helpers: python-socketio clients for the tests, recording what the server sends."""
 
 from __future__ import annotations
 

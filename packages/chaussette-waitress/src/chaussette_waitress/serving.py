@@ -1,6 +1,10 @@
-"""waitress serving core's listening sockets, with the graceful stop waitress lacks.
+"""waitress serving core's listening sockets, with the graceful stop waitress lacks:
+the servers on the listeners, the loop, the stop and the drain.
 
-Imported only by ``WaitressBackend.serve()``: it imports waitress at module level.
+Imported only by ``WaitressBackend.serve()``: it imports waitress at module level. The
+other parts keep waitress's own split: ``channel.py`` (a connection), ``task.py`` (a
+request's response, run by a worker thread), ``waker.py`` (waitress's ``trigger.py``:
+waking the loop) and ``protocol.py`` (its ``parser.py``: strict parsing).
 
 Why not ``waitress.create_server(app, sockets=...)``: it builds its own server classes,
 and these subclasses are needed to (1) keep the socket as core made it (waitress calls
@@ -17,31 +21,24 @@ until no connection is left and no worker has a task.
 from __future__ import annotations
 
 import logging
-import os
 import select
-import time
 from typing import Any, Callable, Sequence
-from wsgiref.util import FileWrapper
 
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
-from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, TcpWSGIServer, UnixWSGIServer
-from waitress.task import ThreadedTaskDispatcher, WSGITask
+from waitress.task import ThreadedTaskDispatcher
 
-from chaussette.backends.wsgiref import UNIX_REMOTE_ADDR
 from chaussette.framing import Limits
+from chaussette.http import UNIX_REMOTE_ADDR
 from chaussette.sockets import Listener
-from chaussette_waitress.parser import StrictParser
+from chaussette_waitress.channel import Channel
+from chaussette_waitress.protocol import StrictParser
+from chaussette_waitress.waker import Waker
 
 #: Poll timeout while draining: a worker that finishes a request for a client that is
 #: already gone wakes nobody, so the loop looks again this often.
 DRAIN_POLL = 0.1
-#: How long a stop waits for the first request of a connection accepted before it: under a
-#: process manager no other worker can answer that client.
-FRESH_CONNECTION_WAIT = 5.0
-#: Largest first body part sent together with the response head: joining them copies it.
-HEAD_WITH_BODY_MAX = 64 * 1024
 
 
 class ConnectionPolicy:
@@ -54,93 +51,6 @@ class ConnectionPolicy:
     @property
     def close_after_response(self) -> bool:
         return self.stopping or not self.keep_alive
-
-
-class Task(WSGITask):
-    """waitress's WSGI task, plus connection policy and bodiless HEAD responses.
-
-    waitress 3.0.2 writes whatever the application returns for a HEAD request onto the
-    wire, which a client reads as the start of the next response; here the headers are
-    sent as for GET and the body is dropped.
-    """
-
-    @property
-    def is_head(self) -> bool:
-        return self.request.command == "HEAD"
-
-    def get_environment(self) -> dict:
-        environ = super().get_environment()
-        if self.is_head:  # waitress sends its own file wrapper's content directly: iterate instead
-            environ["wsgi.file_wrapper"] = FileWrapper
-        return environ
-
-    def build_response_header(self) -> bytes:
-        """Close the connection after this response when keep-alive is off or we are
-        stopping; asking through the request's own header lets waitress write a single,
-        correct ``Connection: close`` for HTTP/1.0 and 1.1 alike."""
-        if self.channel.server.policy.close_after_response:
-            self.request.headers["CONNECTION"] = "close"
-        head = super().build_response_header()
-        if self.is_head:
-            self.chunked_response = False  # no terminating chunk either
-        return head
-
-    def write(self, data: bytes) -> None:
-        """The response head goes out with the first part of the body, in one send:
-        waitress sends each of its writes at once, so a small response took two sends
-        (two segments for the client to read) and two trips through the output lock."""
-        if self.is_head:
-            data = b""
-        if self.wrote_header or not data or len(data) > HEAD_WITH_BODY_MAX:
-            super().write(data)
-            return
-        channel, held = self.channel, HeldWrites(self.channel)
-        self.channel = held  # type: ignore[assignment]
-        try:
-            super().write(data)
-        finally:
-            self.channel = channel
-        channel.write_soon(b"".join(held.parts))
-
-    def finish(self) -> None:
-        super().finish()
-        self.channel.served = True
-
-
-class HeldWrites:
-    """A channel whose ``write_soon`` keeps what it is given, for ``Task.write`` to send
-    in one piece; everything else is the channel's."""
-
-    def __init__(self, channel: HTTPChannel) -> None:
-        self.channel = channel
-        self.parts: list[bytes] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.channel, name)
-
-    def write_soon(self, data: bytes) -> int:
-        self.parts.append(data)
-        return len(data)
-
-
-class Channel(HTTPChannel):
-    task_class = Task
-    served = False
-
-    @property
-    def parser_class(self) -> type[StrictParser]:  # type: ignore[override]
-        """waitress makes each request's parser with ``parser_class(adj)``: core's strict
-        checks with this server's limits (see ``parser.py``)."""
-        return self.server.parser_class
-
-    @property
-    def busy(self) -> bool:
-        """True while a request is being received (its head is complete), queued, run,
-        or its response is still being sent, and for a connection accepted but not yet
-        served (for a while): what a graceful stop waits for."""
-        receiving = self.request is not None and self.request.headers_finished
-        fresh = not self.served and time.time() - self.creation_time < FRESH_CONNECTION_WAIT
-        return bool(self.requests or self.total_outbufs_len or receiving or fresh)
 
 
 class ListenerServer(BaseWSGIServer):
@@ -166,44 +76,9 @@ class UnixServer(ListenerServer, UnixWSGIServer):
         return ("localhost", "0")  # waitress gives the path, which would become SERVER_PORT
 
 
-class Waker(wasyncore.file_dispatcher):
-    """Wakes the loop from a signal handler. waitress's own trigger is not safe there: it
-    writes to a blocking pipe that only the (interrupted) loop thread empties."""
-
-    def __init__(self, socket_map: dict) -> None:
-        read_end, self._write_end = os.pipe()
-        os.set_blocking(self._write_end, False)
-        super().__init__(read_end, map=socket_map)
-        os.close(read_end)  # file_dispatcher keeps its own duplicate
-
-    def wake(self) -> None:
-        try:
-            os.write(self._write_end, b"x")
-        except BlockingIOError:
-            pass  # full pipe: the loop is woken already
-
-    def readable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def handle_read(self) -> None:
-        try:
-            os.read(self.socket.fileno(), 4096)
-        except BlockingIOError:
-            pass
-
-    def close(self) -> None:
-        super().close()
-        if self._write_end >= 0:
-            os.close(self._write_end)
-            self._write_end = -1
-
-
 class WaitressServer:
     def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], adjustments: dict,
-                 keep_alive: bool, log: logging.Logger, limits: Limits = Limits()) -> None:
+                 keep_alive: bool, log: logging.Logger, limits: Limits) -> None:
         self.listeners = listeners
         self.parser_class = StrictParser.with_limits(limits)
         self.log = log

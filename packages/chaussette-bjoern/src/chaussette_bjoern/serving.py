@@ -9,18 +9,10 @@ handlers is a 0.1 s timer, which it stops on SIGINT, so in the main thread core'
 ``--graceful-timeout`` alarm would never fire during the drain.
 
 So the loop runs in a thread of its own and the main thread waits for it, as in the
-meinheld backend:
-
-- SIGTERM, SIGINT and SIGALRM are blocked in the loop thread, so the kernel delivers them
-  to the main thread, where core's handlers run (``ForcedExit`` included);
-- SIGINT stays blocked in the main thread too and is taken with ``sigwait`` once pending,
-  then handed to core's handler: its disposition then never matters (libev installs its own
-  handler when the loop starts, and resets it to SIG_DFL when it stops watching);
-- Python's own SIGINT handler meanwhile is one that ignores what it gets: only bjoern's
-  simulated SIGINT at the end can reach it, and must not count as a second signal. (It
-  has to be a Python function: with SIG_DFL or SIG_IGN there, ``PyErr_SetInterrupt``
-  compares integers without holding the GIL, and CPython 3.12 crashes);
-- ``stop()`` starts bjoern's own shutdown with libev's ``ev_feed_signal(SIGINT)``.
+meinheld backend. The stop signals are kept away from the loop thread, and SIGINT is taken
+by ``sigwait`` in the main thread (``chaussette_bjoern.signals``, the delivery core's
+handlers are installed through); ``stop()`` starts bjoern's own shutdown with libev's
+``ev_feed_signal(SIGINT)``.
 
 Imported by ``serve()`` only.
 """
@@ -39,13 +31,13 @@ from chaussette.errors import BackendError
 from chaussette.lifecycle import Lifecycle
 from chaussette.sockets import Listener
 from chaussette_bjoern.libev import Libev, c_handler
+from chaussette_bjoern.signals import SigwaitDelivery
 
 #: How often the main thread looks for a SIGINT and for the end of the loop.
 POLL = 0.1
 #: How long bjoern's loop may take to start (it starts at once; this only bounds a hang).
 START_TIMEOUT = 10.0
 START_POLL = 0.005
-BLOCKED = {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}
 
 
 class BjoernLoop:
@@ -54,14 +46,14 @@ class BjoernLoop:
     def __init__(self, bjoern: Any, libev: Libev, app: Callable[..., Any], listener: Listener,
                  log: logging.Logger, adapt: bool) -> None:
         """``adapt``: wrap ``app`` in the Python adapter, for a bjoern that is not one of the
-        marked builds (see ``chaussette_bjoern.wsgi``); those get the application as it is."""
+        marked builds (see ``chaussette_bjoern.protocol``); those get the application as it is."""
         self.bjoern = bjoern
         self.libev = libev
         self.listener = listener
         self.log = log
         self.app = app
         if adapt:
-            from chaussette_bjoern.wsgi import Application
+            from chaussette_bjoern.protocol import Application
 
             self.app = Application(app, listener, self)
         self.stopping = False
@@ -75,35 +67,26 @@ class BjoernLoop:
         self.listener.sock.setblocking(False)
         thread = threading.Thread(target=self._loop, name="bjoern", daemon=True)
         previous_hook = sys.excepthook
-        core_sigint: Any = signal.getsignal(signal.SIGINT)  # core's, once installed
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED)
+        delivery = SigwaitDelivery()
         try:
-            signal.signal(signal.SIGINT, _simulated_interrupt)
+            delivery.hold()
             sys.excepthook = self._excepthook
             before = c_handler(signal.SIGINT)
             thread.start()  # inherits the blocked signals, and keeps them blocked
             self._wait_started(thread, before)
-            lifecycle.install(self.stop)
-            core_sigint = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, _simulated_interrupt)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED - {signal.SIGINT})
+            lifecycle.install(self.stop, delivery)
+            delivery.release()
             announced = False
             while thread.is_alive():
                 thread.join(POLL)  # core's SIGTERM and SIGALRM handlers run meanwhile
-                # Not sigtimedwait(): when a handler runs past its timeout, CPython returns a
-                # siginfo it never filled in instead of None, a SIGINT that never came.
-                if signal.SIGINT in signal.sigpending():
-                    signal.sigwait({signal.SIGINT})  # pending: returns at once
-                    core_sigint(signal.SIGINT, None)
+                delivery.deliver_pending()
                 if self.stopping and not announced and c_handler(signal.SIGINT) == 0:
                     # libev resets SIGINT to SIG_DFL when bjoern's shutdown stops watching it
                     announced = True
                     self.log.info("bjoern stopped accepting; waiting for its open connections "
                                   "to close")
         finally:
-            if core_sigint is not None:  # None: not set from Python, nothing to restore
-                signal.signal(signal.SIGINT, core_sigint)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending SIGINT goes to core now
+            delivery.restore()  # a pending SIGINT goes to core's handler now
             if not thread.is_alive():
                 sys.excepthook = previous_hook
         if self.failure is not None:
@@ -139,9 +122,3 @@ class BjoernLoop:
         """bjoern reports every error (the application's, a bad response) with
         ``PyErr_Print``, which calls ``sys.excepthook``: into Chaussette's log instead."""
         self.log.error("error while serving a request", exc_info=(kind, value, traceback))
-
-
-def _simulated_interrupt(signum: int, frame: object) -> None:
-    """Python's SIGINT handler while bjoern runs. Real SIGINTs stay blocked and are taken
-    by ``sigwait``; what comes here is bjoern's ``PyErr_SetInterrupt`` once its loop
-    has ended, which means nothing more than that."""

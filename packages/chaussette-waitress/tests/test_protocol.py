@@ -7,7 +7,7 @@ import pytest
 from waitress.adjustments import Adjustments
 from waitress.parser import HTTPRequestParser
 
-from chaussette_waitress.parser import StrictParser
+from chaussette_waitress.protocol import StrictParser
 
 ATTRIBUTES = ("completed", "error", "headers_finished", "command", "version", "request_uri", "path", "query",
               "fragment", "proxy_scheme", "proxy_netloc", "url_scheme", "headers", "connection_close",
