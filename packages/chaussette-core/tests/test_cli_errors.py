@@ -85,27 +85,22 @@ def test_backend_check_names_the_missing_library(fake_env: dict) -> None:
     assert_clean_error(result, "cannot import 'fakeserverlib'", "pip install chaussette-fakes[lib]")
 
 
-def test_a_setting_the_backend_cannot_honour_is_refused(fake_env: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend, option, message", [
+    ("fake_fixed", ("--graceful-timeout", "5"), "the fake_fixed backend cannot honour --graceful-timeout: "
+                                                "it has no way to wait for requests; remove the option"),
+    ("fake_single", ("--keep-alive", "11"), "--keep-alive 11 is too long for fake_single, whose timers go "
+                                            "up to 10 seconds; use at most 10"),
+])
+def test_what_the_backend_cannot_honour_is_refused_before_binding(fake_env: dict, tmp_path: Path, backend: str,
+                                                                 option: tuple[str, str], message: str) -> None:
     path = tmp_path / "web.sock"
-    result = run_chaussette("--backend", "fake_fixed", "--host", f"unix:{path}", "--graceful-timeout", "5",
-                            env=fake_env)
+    result = run_chaussette("--backend", backend, "--host", f"unix:{path}", *option, env=fake_env)
     assert result.code == 1
-    assert_clean_error(result, "the fake_fixed backend cannot honour --graceful-timeout: "
-                               "it has no way to wait for requests; remove the option")
+    assert_clean_error(result, message)
     assert not path.exists(), "refused before any socket is opened"
     # Without the option the same backend starts: only an explicit request is refused.
-    with start_server("--backend", "fake_fixed", *LOCAL, env=fake_env) as server:
+    with start_server("--backend", backend, *LOCAL, env=fake_env) as server:
         assert request(server.tcp_address)[0] == 200
-
-
-def test_keep_alive_beyond_the_backend_timers_is_refused_before_binding(fake_env: dict, tmp_path: Path) -> None:
-    path = tmp_path / "web.sock"
-    result = run_chaussette("--backend", "fake_single", "--host", f"unix:{path}", "--keep-alive", "11",
-                            env=fake_env)
-    assert result.code == 1
-    assert_clean_error(result, "--keep-alive 11 is too long for fake_single, whose timers go up to "
-                               "10 seconds; use at most 10")
-    assert not path.exists(), "refused before any socket is opened"
 
 
 def test_more_sockets_than_the_backend_serves_are_refused(fake_env: dict) -> None:

@@ -13,15 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gevent import pywsgi
 from gevent.pywsgi import unquote_latin1
 
-from chaussette.framing import (
-    HTTPError,
-    RequestHead,
-    body_framing,
-    check_host,
-    check_trailer,
-    chunk_size,
-    read_head,
-)
+from chaussette.framing import HTTPError, RequestHead, body_framing, check_host, check_trailer, chunk_size, read_head
 from chaussette.http import IO_TIMEOUT, refusal
 from chaussette_gevent.connection import Connection
 from chaussette_gevent.responses import Responses

@@ -73,15 +73,14 @@ class MeinheldBackend(Backend):
 
     def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
         from chaussette.http import limits
-        from chaussette_meinheld.serving import MeinheldLoop, fd_table
+        from chaussette_meinheld.serving import Knobs, MeinheldLoop, fd_table
 
         extra = self.config.extra
-        loop = MeinheldLoop(
-            app, listeners, self.log,
+        knobs = Knobs(
             keep_alive=self.keep_alive(),
             max_content_length=extra["meinheld_max_content_length"],
             client_body_buffer_size=extra["meinheld_client_body_buffer_size"],
             max_fd=fd_table(extra["meinheld_max_fd"], MAX_FD, self.log),
             request_limits=limits(self.config),
         )
-        loop.run(lifecycle)
+        MeinheldLoop(app, listeners, self.log, knobs).run(lifecycle)

@@ -22,6 +22,7 @@ import os
 import resource
 import signal
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from meinheld import server
@@ -68,20 +69,37 @@ class ErrorLog:
         self.log.error("error while serving a request", exc_info=(kind, value, traceback))
 
 
+@dataclass(frozen=True)
+class Knobs:
+    """meinheld's settings, given to its loop from the loop's own thread (``apply``)."""
+
+    keep_alive: int
+    max_content_length: int
+    client_body_buffer_size: int
+    max_fd: int
+    request_limits: Limits
+
+    def apply(self) -> None:
+        server.set_keepalive(self.keep_alive)
+        server.set_max_content_length(self.max_content_length)
+        server.set_client_body_buffer_size(self.client_body_buffer_size)
+        server.set_picoev_max_fd(self.max_fd)
+        # Our build takes core's limits (recipe fix 12): the request line's bounds the
+        # request target, the field size a field's name and its value each (meinheld
+        # stores them apart).
+        limits = self.request_limits
+        server.set_request_limits(limits.request_line, limits.fields, limits.field_size)
+
+
 class MeinheldLoop:
     """One ``serve()``: meinheld's loop in its thread, and the main thread's side."""
 
-    def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], log: logging.Logger, *,
-                 keep_alive: int, max_content_length: int, client_body_buffer_size: int,
-                 max_fd: int, request_limits: Limits) -> None:
+    def __init__(self, app: Callable[..., Any], listeners: Sequence[Listener], log: logging.Logger,
+                 knobs: Knobs) -> None:
         self.app = app
         self.listeners = listeners
         self.log = log
-        self.keep_alive = keep_alive
-        self.max_content_length = max_content_length
-        self.client_body_buffer_size = client_body_buffer_size
-        self.max_fd = max_fd
-        self.request_limits = request_limits
+        self.knobs = knobs
         self.started = threading.Event()
         self.stopping = False
         self.failure: BaseException | None = None
@@ -147,15 +165,7 @@ class MeinheldLoop:
         try:
             server.set_access_logger(None)  # core's --access-log does it, when asked
             server.set_error_logger(ErrorLog(self.log))
-            server.set_keepalive(self.keep_alive)
-            server.set_max_content_length(self.max_content_length)
-            server.set_client_body_buffer_size(self.client_body_buffer_size)
-            server.set_picoev_max_fd(self.max_fd)
-            # Our build takes core's limits (recipe fix 12): the request line's bounds the
-            # request target, the field size a field's name and its value each (meinheld
-            # stores them apart).
-            limits = self.request_limits
-            server.set_request_limits(limits.request_line, limits.fields, limits.field_size)
+            self.knobs.apply()
             server.set_listen_socket(list(self.fds))
             server.spawn(self._stopper)
             server.run(self.app, 1)  # 1: silent, no KeyboardInterrupt of its own

@@ -19,14 +19,7 @@ from typing import Any, ClassVar, Sequence
 import pytest
 
 from chaussette_testing.apps import STOP_REASON
-from chaussette_testing.client import (
-    UnixHTTPConnection,
-    connect,
-    ipv6_loopback,
-    raw_exchange,
-    read_responses,
-    request,
-)
+from chaussette_testing.client import UnixHTTPConnection, connect, ipv6_loopback, raw_exchange, read_responses, request
 from chaussette_testing.process import ServerProcess, start_server
 
 APP = "chaussette_testing.apps.app"

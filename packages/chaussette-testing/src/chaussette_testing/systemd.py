@@ -11,14 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chaussette_testing.deployment import (
-    EXAMPLE_APP_DIR,
-    EXAMPLE_PORT,
-    START_TIMEOUT,
-    Deployment,
-    Manager,
-    bin_dir,
-)
+from chaussette_testing.deployment import EXAMPLE_APP_DIR, EXAMPLE_PORT, START_TIMEOUT, Deployment, Manager, bin_dir
 from chaussette_testing.procs import is_chaussette, wait_until
 
 SOCKET_ACTIVATE = "/usr/bin/systemd-socket-activate"
