@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import fields
 from typing import Any
 
 from chaussette import layers
-from chaussette.logs import AccessLog
+from chaussette.lifecycle import Lifecycle
 from chaussette.settings import CORE_SETTINGS, Config, build_config
+
+LIFECYCLE = Lifecycle(30, logging.getLogger("test_layers"))
 
 
 def app(environ: dict, start_response: Any) -> list[bytes]:
@@ -16,26 +19,20 @@ def app(environ: dict, start_response: Any) -> list[bytes]:
 
 
 def test_no_layer_when_every_setting_is_off() -> None:
-    assert layers.wrap(app, build_config({})) is app
-
-
-def test_the_access_log_wraps_the_app_when_asked(tmp_path: Any) -> None:
-    wrapped = layers.wrap(app, build_config({"access_log": str(tmp_path / "access.log")}))
-    assert type(wrapped) is AccessLog
-    assert wrapped.app is app
+    assert layers.wrap(app, build_config({}), LIFECYCLE) is app
 
 
 def test_layers_compose_outermost_first() -> None:
     seen: list[str] = []
 
     def named(name: str) -> layers.Layer:
-        def build(inner: Any, config: Config) -> Any:
+        def build(inner: Any, config: Config, lifecycle: Lifecycle) -> Any:
             seen.append(name)
             return (name, inner)
         return layers.Layer("access_log", build)
 
     config = build_config({"access_log": "-"})
-    assert layers.wrap(app, config, (named("outer"), named("inner"))) == ("outer", ("inner", app))
+    assert layers.wrap(app, config, LIFECYCLE, (named("outer"), named("inner"))) == ("outer", ("inner", app))
     assert seen == ["inner", "outer"]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    from chaussette.lifecycle import Lifecycle
     from chaussette.settings import Config
 
 App = Callable[..., Any]
@@ -21,29 +22,59 @@ App = Callable[..., Any]
 class Layer:
     #: The setting that turns the layer on (any true value).
     setting: str
-    #: Wraps an application; imported late, so a layer that is off costs no import.
-    build: Callable[[App, Config], App]
+    #: Wraps an application; imported late, so a layer that is off costs no import. The
+    #: lifecycle lets a layer see a stop coming (health) or ask for one (recycling).
+    build: Callable[[App, Config, Lifecycle], App]
 
     def enabled(self, config: Config) -> bool:
         return bool(getattr(config, self.setting))
 
 
-def _access_log(app: App, config: Config) -> App:
-    from chaussette.logs import AccessLog, access_logger
+def _health(app: App, config: Config, lifecycle: Lifecycle) -> App:
+    from chaussette.health import HealthPath
 
-    assert config.access_log is not None
-    return AccessLog(app, access_logger(config.access_log))
+    return HealthPath(app, config, lifecycle)
 
 
-#: Outermost first: a request meets them in this order on its way in.
+def _forwarded(app: App, config: Config, lifecycle: Lifecycle) -> App:
+    from chaussette.proxy import ProxyHeaders
+
+    return ProxyHeaders(app, config)
+
+
+def _request_id(app: App, config: Config, lifecycle: Lifecycle) -> App:
+    from chaussette.requestid import RequestId
+
+    return RequestId(app, config)
+
+
+def _access_log(app: App, config: Config, lifecycle: Lifecycle) -> App:
+    from chaussette.access import access_log
+
+    return access_log(app, config)
+
+
+def _recycling(app: App, config: Config, lifecycle: Lifecycle) -> App:
+    from chaussette.recycling import MaxRequests
+
+    return MaxRequests(app, config, lifecycle)
+
+
+#: Outermost first: a request meets them in this order on its way in. The health path
+#: answers before anything else (a load balancer's poll is no request of the app's); the
+#: forwarded client and the request id are in the environ before the access log reads them.
 LAYERS: tuple[Layer, ...] = (
+    Layer("health_path", _health),
+    Layer("forwarded_allow_ips", _forwarded),
+    Layer("request_id_header", _request_id),
     Layer("access_log", _access_log),
+    Layer("max_requests", _recycling),
 )
 
 
-def wrap(app: App, config: Config, layers: tuple[Layer, ...] = LAYERS) -> App:
+def wrap(app: App, config: Config, lifecycle: Lifecycle, layers: tuple[Layer, ...] = LAYERS) -> App:
     """``app`` inside every enabled layer; ``app`` itself when none is."""
     for layer in reversed(layers):
         if layer.enabled(config):
-            app = layer.build(app, config)
+            app = layer.build(app, config, lifecycle)
     return app

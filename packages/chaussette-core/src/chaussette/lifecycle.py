@@ -16,6 +16,10 @@ import threading
 from typing import Any, Callable
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: Reopen the log files (after logrotate renamed them), as nginx and gunicorn do on SIGUSR1.
+#: SIGHUP does the same rather than kill the process: Circus' ``send_hup`` or a stray
+#: ``kill -HUP`` must not turn into an outage, and a reload is the manager's job.
+REOPEN_SIGNALS = (signal.SIGUSR1, signal.SIGHUP)
 #: What ``request_stop`` raises in this process: the stop then takes the same path as
 #: one from the manager, through the backend's delivery.
 REQUEST_SIGNAL = signal.SIGTERM
@@ -70,6 +74,8 @@ class Lifecycle:
             self._delivery = delivery
         for signum in STOP_SIGNALS:
             self._delivery.install(signum, self.handle)
+        for signum in REOPEN_SIGNALS:
+            self._delivery.install(signum, self._reopen_logs)
         with self._request_lock:
             self._installed = True
             early = self._requested is not None
@@ -128,6 +134,14 @@ class Lifecycle:
                           why, _seconds(self.graceful_timeout))
         if self.graceful_timeout <= 0:
             raise ForcedExit(0)
+
+    def _reopen_logs(self, signum: int, frame: Any) -> None:
+        from chaussette.logs import reopen_files
+
+        # Only flags the files: each reopens at its next line, under its handler's lock,
+        # never here where the signal may have interrupted a write to it.
+        reopen_files()
+        self.log.info("%s received: reopening the log files", signal.Signals(signum).name)
 
     def _timed_out(self, signum: int, frame: Any) -> None:
         self.log.warning("graceful timeout of %ss reached: exiting with requests still running",

@@ -23,11 +23,43 @@ def configure(level: str, output: str = "-") -> logging.Logger:
     return log
 
 
+class ReopeningFileHandler(logging.FileHandler):
+    """A log file that can be reopened under its own name after logrotate renamed it.
+
+    ``reopen()`` only sets a flag, so a signal handler may call it at any moment; the file
+    is reopened at the next line, under the handler's lock, so no line is written half to
+    the old file and half to the new one.
+    """
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename)
+        self._reopen = False
+
+    def reopen(self) -> None:
+        self._reopen = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._reopen:
+            self._reopen = False
+            if self.stream is not None:
+                self.stream.close()
+            self.stream = self._open()
+        super().emit(record)
+
+
+def reopen_files() -> None:
+    """Ask every log file of chaussette's (``--log-output``, the access log) to reopen."""
+    for name in ("chaussette", "chaussette.access"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, ReopeningFileHandler):
+                handler.reopen()
+
+
 def _handler(output: str, option: str) -> logging.Handler:
     if output == "-":
         return logging.StreamHandler(sys.stderr)
     try:
-        return logging.FileHandler(output)
+        return ReopeningFileHandler(output)
     except OSError as exc:
         raise ChaussetteError(f"cannot write {option} {output!r}: {exc.strerror}; "
                               "choose a writable file or - for the terminal") from None

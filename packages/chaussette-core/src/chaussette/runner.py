@@ -110,11 +110,11 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
         if app is None:
             app = load_app(config.application, config.arguments, backend.accepts)
         log.info("Application is %r", app)
-        app = layers.wrap(backend.adapt(app), config)
+        lifecycle = Lifecycle(config.graceful_timeout, log)
+        app = layers.wrap(backend.adapt(app), config, lifecycle)
         for listener in listeners:
             log.info("Serving on %s", listener.name)
         log.info("Using %r as a backend", backend_class.name)
-        lifecycle = Lifecycle(config.graceful_timeout, log)
         if pre_hook is not None:
             log.info("Running the pre-hook %r", config.pre_hook)
         try:

@@ -62,6 +62,19 @@ def words(value: Any) -> tuple[str, ...]:
     return tuple(value.split()) if isinstance(value, str) else tuple(str(word) for word in value)
 
 
+def name_list(value: Any) -> tuple[str, ...]:
+    """Comma- or space-separated words, lower-cased (header names, address lists)."""
+    text = value if isinstance(value, str) else ",".join(str(word) for word in value)
+    return tuple(word.strip().lower() for word in text.replace(" ", ",").split(",") if word.strip())
+
+
+def non_negative_int(value: Any) -> int:
+    number = int(value)
+    if not 0 <= number <= MAX_INT:
+        raise ValueError(f"must be between 0 and {MAX_INT}, got {number}")
+    return number
+
+
 def fd_list(value: Any) -> list[int]:
     """Accept one fd, a list of fds, or a comma-separated string of them (ini files)."""
     if isinstance(value, int):
@@ -160,6 +173,33 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             flags=("--log-output",)),
     Setting("access_log", "Write an access log in common log format to this file (- for stdout). "
             "Off by default.", flags=("--access-log",), metavar="FILE"),
+    Setting("access_log_format", "Access log line format with gunicorn's atoms, e.g. "
+            "'%%(h)s %%(l)s %%(u)s %%(t)s \"%%(r)s\" %%(s)s %%(b)s \"%%(f)s\" \"%%(a)s\" %%(D)s' "
+            "(default: common log format).", flags=("--access-log-format",), metavar="FORMAT"),
+    Setting("access_log_json", "Write the access log as one JSON object a line.", default=False,
+            convert=as_bool, flags=("--access-log-json",), flag=True),
+    Setting("forwarded_allow_ips", "Trust forwarded headers from these peers: addresses and CIDR "
+            "ranges, comma-separated, '*' for any, 'unix' for unix-socket peers (default: none, the "
+            "headers reach the application untouched).", convert=name_list,
+            flags=("--forwarded-allow-ips",), metavar="LIST"),
+    Setting("forwarded_headers", "Which forwarded headers a trusted peer may set, comma-separated: "
+            "forwarded, x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded-port.",
+            default=("forwarded", "x-forwarded-for", "x-forwarded-proto"), convert=name_list,
+            flags=("--forwarded-headers",), metavar="LIST"),
+    Setting("request_id_header", "Header carrying a request id (e.g. X-Request-ID): taken from the "
+            "request when sane, else generated; echoed in the response and the access log.",
+            flags=("--request-id-header",), metavar="NAME"),
+    Setting("health_path", "Answer this path with 200 while serving and 503 while draining, "
+            "without calling the application.", flags=("--health-path",), metavar="PATH"),
+    Setting("drain_delay", "Seconds a stop keeps serving, with the health path at 503, before it "
+            "stops accepting.", default=0.0, convert=non_negative_float, flags=("--drain-delay",),
+            metavar="SECONDS"),
+    Setting("max_requests", "Stop gracefully after this many requests (plus the jitter), so the "
+            "manager starts a fresh process; 0 never.", default=0, convert=non_negative_int,
+            flags=("--max-requests",), metavar="N"),
+    Setting("max_requests_jitter", "Add a random 0..J to --max-requests, so workers started "
+            "together do not all recycle together.", default=0, convert=non_negative_int,
+            flags=("--max-requests-jitter",), metavar="J"),
 )
 
 
@@ -193,6 +233,15 @@ class Config:
     log_level: str
     log_output: str
     access_log: str | None
+    access_log_format: str | None
+    access_log_json: bool
+    forwarded_allow_ips: tuple[str, ...] | None
+    forwarded_headers: tuple[str, ...]
+    request_id_header: str | None
+    health_path: str | None
+    drain_delay: float
+    max_requests: int
+    max_requests_jitter: int
     #: The chosen backend's own settings (``Backend.settings``), by name.
     extra: Mapping[str, Any] = field(default_factory=dict)
     explicit: frozenset[str] = frozenset()
