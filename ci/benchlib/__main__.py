@@ -104,11 +104,13 @@ class Run:
         try:
             procs.wait_ready(running, server.forks_worker)
             if args.warmup:
-                load.run(running.port, scenario.connections, args.warmup, self.load_cpu, self.script)
+                load.run(running.port, scenario.connections, args.warmup, self.load_cpu, self.script,
+                         scenario.headers)
                 procs.settle(running)
             pid = running.proc.pid
             cpu_before, ticks_before, started = procs.cpu_seconds(pid), procs.cpu_ticks(), time.monotonic()
-            result = load.run(running.port, scenario.connections, args.duration, self.load_cpu, self.script)
+            result = load.run(running.port, scenario.connections, args.duration, self.load_cpu, self.script,
+                              scenario.headers)
             wall = time.monotonic() - started
             cpu_after, ticks_after = procs.cpu_seconds(pid), procs.cpu_ticks()
             if running.proc.poll() is not None:

@@ -52,9 +52,11 @@ def write_script(directory: Path) -> Path:
     return path
 
 
-def run(port: int, connections: int, seconds: float, cpu: int | None, script: Path) -> LoadResult:
+def run(port: int, connections: int, seconds: float, cpu: int | None, script: Path,
+        headers: tuple[str, ...] = ()) -> LoadResult:
     command = pinned(["wrk", "--threads", "1", "--connections", str(connections),
                       "--duration", f"{max(1, round(seconds))}s", "--timeout", TIMEOUT,
+                      *(arg for header in headers for arg in ("--header", header)),
                       "--script", str(script), f"http://{HOST}:{port}/"], cpu)
     started = time.monotonic()
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

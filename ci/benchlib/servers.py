@@ -20,7 +20,14 @@ class Scenario:
     app: str
     connections: int
     summary: str
+    #: Request headers wrk sends with every request.
+    headers: tuple[str, ...] = ()
 
+
+#: What a proxy in front adds to each request (the client's address and scheme), and a
+#: request id of the proxy's: the production servers read all three.
+PROXIED_HEADERS = ("X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https",
+                   "X-Request-ID: 7f1d4c2ab05e4a1c9d3e8f6a0b2c4d6e")
 
 SCENARIOS = (
     Scenario("hello", "bench.apps:hello", 50,
@@ -28,7 +35,18 @@ SCENARIOS = (
     Scenario("io", "bench.apps:io", 200,
              "10 ms wait per request (time.sleep, patched where the server patches), "
              "keep-alive, 200 connections"),
+    Scenario("proxied", "bench.apps:hello", 50,
+             "hello world as behind a proxy (X-Forwarded-For, X-Forwarded-Proto, X-Request-ID), "
+             "keep-alive, 50 connections", PROXIED_HEADERS),
 )
+
+#: What an operator turns on behind a proxy: a JSON access log written to a file (the
+#: file is /dev/null: each line is formatted and written, only the disk is spared),
+#: forwarded headers trusted from the proxy on loopback, request ids.
+PRODUCTION_OPTIONS = ("--access-log", "/dev/null", "--access-log-json", "--forwarded-allow-ips", "127.0.0.1",
+                      "--request-id-header", "X-Request-ID")
+#: gunicorn with the same duties: its access log and its trust of the proxy.
+GUNICORN_PRODUCTION = ("--access-logfile", "/dev/null", "--forwarded-allow-ips", "127.0.0.1")
 
 
 @dataclass(frozen=True)
@@ -44,11 +62,13 @@ class Server:
     #: Requests it can have in the io scenario's 10 ms wait at once, when that is a small
     #: fixed number (threads, or a loop that the unpatched time.sleep blocks).
     io_concurrency: int | None = None
+    #: Further chaussette options (the production servers').
+    options: tuple[str, ...] = ()
 
     def command(self, python: str, app: str, host: str, port: int | str) -> list[str]:
         if self.kind == "chaussette":
             return [python, "-m", "chaussette", "--backend", str(self.backend), "--host", host,
-                    "--port", str(port), app]
+                    "--port", str(port), *self.options, app]
         if self.kind == "gunicorn":
             return [python, "-m", "gunicorn", "--workers", "1", *self.worker, "--bind",
                     f"{host}:{port}", "--log-level", "warning", app]
@@ -63,11 +83,20 @@ class Server:
 BOTH = ("hello", "io")
 HELLO = ("hello",)
 IO = ("io",)
+PROXIED = ("proxied",)
+#: Backends measured bare and in production in the proxied scenario.
+PRODUCTION_BACKENDS = ("wsgiref", "waitress", "gevent", "eventlet", "meinheld", "bjoern")
 
 
 def _chaussette(backend: str, io_concurrency: int | None = None) -> Server:
-    return Server(f"chaussette-{backend}", backend, "chaussette", BOTH, backend=backend,
+    scenarios = (*BOTH, *PROXIED) if backend in PRODUCTION_BACKENDS else BOTH
+    return Server(f"chaussette-{backend}", backend, "chaussette", scenarios, backend=backend,
                   io_concurrency=io_concurrency)
+
+
+def _production(backend: str) -> Server:
+    return Server(f"production-{backend}", backend, "chaussette", PROXIED, backend=backend,
+                  options=PRODUCTION_OPTIONS)
 
 
 def _raw(runner: str, family: str, modules: tuple[str, ...], scenarios: tuple[str, ...] = HELLO,
@@ -78,8 +107,8 @@ def _raw(runner: str, family: str, modules: tuple[str, ...], scenarios: tuple[st
 
 
 def _gunicorn(worker: str, options: tuple[str, ...], modules: tuple[str, ...] = (),
-              io_concurrency: int | None = None) -> Server:
-    return Server(f"gunicorn-{worker}", "gunicorn", "gunicorn", BOTH,
+              io_concurrency: int | None = None, scenarios: tuple[str, ...] = BOTH) -> Server:
+    return Server(f"gunicorn-{worker}", "gunicorn", "gunicorn", scenarios,
                   modules=("gunicorn", *modules), worker=options, io_concurrency=io_concurrency)
 
 
@@ -103,6 +132,9 @@ SERVERS = (
     _gunicorn("sync", ("--worker-class", "sync"), io_concurrency=1),
     _gunicorn("gthread", ("--worker-class", "gthread", "--threads", "4"), io_concurrency=4),
     _gunicorn("gevent", ("--worker-class", "gevent"), ("gevent",)),
+    *(_production(backend) for backend in PRODUCTION_BACKENDS),
+    _gunicorn("gevent-production", ("--worker-class", "gevent", *GUNICORN_PRODUCTION), ("gevent",),
+              scenarios=PROXIED),
 )
 
 

@@ -1,9 +1,11 @@
-"""The production suites (behind a proxy, access logs, draining) on this package's backends."""
+"""The production suites (behind a proxy, access logs, draining, metrics, stuck requests) on this package's backends."""
 
 from chaussette_testing.access import AccessLogSuite
 from chaussette_testing.draining import DrainSuite
+from chaussette_testing.metrics import MetricsSuite
 from chaussette_testing.proxying import ProxySuite
+from chaussette_testing.stuck import StuckRequestSuite
 
 
-class TestWsgiref(ProxySuite, AccessLogSuite, DrainSuite):
+class TestWsgiref(ProxySuite, AccessLogSuite, DrainSuite, MetricsSuite, StuckRequestSuite):
     backend = "wsgiref"

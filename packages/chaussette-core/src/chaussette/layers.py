@@ -48,6 +48,12 @@ def _request_id(app: App, config: Config, lifecycle: Lifecycle) -> App:
     return RequestId(app, config)
 
 
+def _metrics(app: App, config: Config, lifecycle: Lifecycle) -> App:
+    from chaussette.metrics import Metrics
+
+    return Metrics(app, config)
+
+
 def _access_log(app: App, config: Config, lifecycle: Lifecycle) -> App:
     from chaussette.access import access_log
 
@@ -60,6 +66,12 @@ def _recycling(app: App, config: Config, lifecycle: Lifecycle) -> App:
     return MaxRequests(app, config, lifecycle)
 
 
+def _watchdog(app: App, config: Config, lifecycle: Lifecycle) -> App:
+    from chaussette.watchdog import Watchdog
+
+    return Watchdog(app, config, lifecycle)
+
+
 #: Outermost first: a request meets them in this order on its way in. The health path
 #: answers before anything else (a load balancer's poll is no request of the app's); the
 #: forwarded client and the request id are in the environ before the access log reads them.
@@ -67,8 +79,10 @@ LAYERS: tuple[Layer, ...] = (
     Layer("health_path", _health),
     Layer("forwarded_allow_ips", _forwarded),
     Layer("request_id_header", _request_id),
+    Layer("statsd_host", _metrics),
     Layer("access_log", _access_log),
     Layer("max_requests", _recycling),
+    Layer("timeout", _watchdog),
 )
 
 

@@ -200,6 +200,13 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("max_requests_jitter", "Add a random 0..J to --max-requests, so workers started "
             "together do not all recycle together.", default=0, convert=non_negative_int,
             flags=("--max-requests-jitter",), metavar="J"),
+    Setting("timeout", "Seconds after which a running request is reported as stuck, with its stack "
+            "(off by default); a backend where it blocks every other request then exits for the "
+            "manager to replace it.", convert=non_negative_float, flags=("--timeout",), metavar="SECONDS"),
+    Setting("statsd_host", "Send request metrics as statsd UDP lines to HOST:PORT.",
+            flags=("--statsd-host",), metavar="HOST:PORT"),
+    Setting("statsd_prefix", "Prefix of every statsd metric name.", default="",
+            flags=("--statsd-prefix",), metavar="PREFIX"),
 )
 
 
@@ -242,6 +249,9 @@ class Config:
     drain_delay: float
     max_requests: int
     max_requests_jitter: int
+    timeout: float | None
+    statsd_host: str | None
+    statsd_prefix: str
     #: The chosen backend's own settings (``Backend.settings``), by name.
     extra: Mapping[str, Any] = field(default_factory=dict)
     explicit: frozenset[str] = frozenset()
