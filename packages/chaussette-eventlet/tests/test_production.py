@@ -1,11 +1,14 @@
-"""The production suites (behind a proxy, access logs, draining, metrics, stuck requests) on this package's backends."""
+"""The production suites on this package's backends: behind a proxy, access logs, draining,
+metrics, stuck requests, systemd notify."""
 
 from chaussette_testing.access import AccessLogSuite
 from chaussette_testing.draining import DrainSuite
 from chaussette_testing.metrics import MetricsSuite
+from chaussette_testing.notify import NotifySuite
 from chaussette_testing.proxying import ProxySuite
 from chaussette_testing.stuck import StuckRequestSuite
 
 
-class TestEventlet(ProxySuite, AccessLogSuite, DrainSuite, MetricsSuite, StuckRequestSuite):
+class TestEventlet(ProxySuite, AccessLogSuite, DrainSuite, MetricsSuite, StuckRequestSuite,
+                 NotifySuite):
     backend = "eventlet"

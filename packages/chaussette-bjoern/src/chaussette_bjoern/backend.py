@@ -24,6 +24,7 @@ class BjoernBackend(Backend):
     capabilities = Capabilities(
         # bjoern's server_run() takes one socket, and its loop keeps state in globals.
         max_listeners=1,
+        one_loop=True,  # the application runs in the loop, one call at a time
         # Core options bjoern has no knob for: refused when given, never ignored.
         unsupported={
             "keep_alive": "bjoern keeps a connection open for as long as the client wants (it has "

@@ -1,6 +1,12 @@
 """Stopping: the first SIGTERM/SIGINT stops gracefully, a second one or the graceful
 timeout ends the process at once; a stop may also be asked for from inside the process.
 
+With ``--drain-delay`` a stop first drains: the process keeps serving for that long while
+``Lifecycle.draining`` tells the health path to answer 503, so a load balancer that polls
+it stops sending here before the socket stops accepting. The delay is one ITIMER_REAL
+alarm delivered like the graceful timeout's (no thread): when it rings the stop proper
+begins and the same timer is re-armed for ``--graceful-timeout``.
+
 Where a handler runs is the backend's business: Python runs it in the main thread, which
 under gevent or eventlet is whichever greenlet runs next, and a C loop may need the
 signal kept away from its own thread. A backend says how through a ``SignalDelivery``
@@ -13,7 +19,10 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from chaussette.notify import Notifier
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 #: Reopen the log files (after logrotate renamed them), as nginx and gunicorn do on SIGUSR1.
@@ -44,20 +53,36 @@ class SignalDelivery:
 _current: Lifecycle | None = None
 
 
-def request_stop(reason: str) -> bool:
+def request_stop(reason: str, drain: bool = True, exit_code: int = 0) -> bool:
     """Begin a graceful stop of this server from any thread or greenlet (a request that
-    decides the process has served enough, a watchdog). False when nothing serves here."""
-    return _current is not None and _current.request_stop(reason)
+    decides the process has served enough, a watchdog). False when nothing serves here.
+    ``drain=False`` skips ``--drain-delay``: for a process that is replaced beside its
+    siblings on the same socket, where the host stays in the load balancer's pool.
+    ``exit_code`` is the process's, however the stop ends (drained, or cut by the
+    graceful timeout): non-zero tells the manager something went wrong."""
+    return _current is not None and _current.request_stop(reason, drain, exit_code)
 
 
 class Lifecycle:
-    def __init__(self, graceful_timeout: float, log: logging.Logger) -> None:
+    def __init__(self, graceful_timeout: float, log: logging.Logger, drain_delay: float = 0.0,
+                 notifier: Notifier | None = None, serving_status: str = "Serving") -> None:
         global _current
         self.graceful_timeout = graceful_timeout
+        self.drain_delay = drain_delay
         self.log = log
+        #: systemd's notify socket, when it gave one: told READY once serving, STOPPING...
+        self.notifier = notifier
+        self.serving_status = serving_status
+        #: The process's exit code once serving ends normally or by the graceful timeout.
+        self.exit_code = 0
+        #: A stop has begun (draining or stopping): a new one is not started.
         self.stopping = False
+        #: Not ready any more: the health path answers 503 from now on (draining, then
+        #: stopping). Stays false for a stop asked for with ``drain=False``.
+        self.draining = False
         self._signalled = False
-        self._requested: str | None = None
+        self._requested: tuple[str, bool] | None = None
+        self._why = ""
         self._request_lock = threading.Lock()
         self._installed = False
         self._on_stop: Callable[[], None] | None = None
@@ -79,16 +104,20 @@ class Lifecycle:
         with self._request_lock:
             self._installed = True
             early = self._requested is not None
+        if self.notifier is not None:  # install() is the backend saying it serves
+            self.notifier.ready(self.serving_status)
+            self.notifier.start_watchdog(self._delivery)
         if early:  # asked for before the handlers were in place
             os.kill(os.getpid(), REQUEST_SIGNAL)
 
-    def request_stop(self, reason: str) -> bool:
+    def request_stop(self, reason: str, drain: bool = True, exit_code: int = 0) -> bool:
         """See the module's ``request_stop``. The stop itself runs in the signal handler,
         where the backend wants stops to run; this only raises the signal."""
         with self._request_lock:
             if self.stopping or self._requested is not None:
                 return True
-            self._requested = reason
+            self._requested = (reason, drain)
+            self.exit_code = exit_code
             installed = self._installed
         if installed:  # else install() raises it once core's handlers are in place
             os.kill(os.getpid(), REQUEST_SIGNAL)
@@ -100,7 +129,7 @@ class Lifecycle:
         name = signal.Signals(signum).name
         if requested is not None and signum == REQUEST_SIGNAL and not self.stopping:
             self.stopping = True
-            self._begin_stop(requested)
+            self._begin(*requested)
             return
         if self._signalled:
             self.log.warning("%s received again: exiting now", name)
@@ -112,28 +141,53 @@ class Lifecycle:
             self.log.info("%s received: already stopping; a second one exits at once", name)
             return
         self.stopping = True
-        self._begin_stop(f"{name} received")
+        self._begin(f"{name} received", True)
 
     def stop(self) -> None:
         if self.stopping:
             return
         self.stopping = True
+        self.draining = True
         self._begin_stop(None)
+
+    def _begin(self, why: str, drain: bool) -> None:
+        """The first stop: drain first if asked to and configured, else stop now."""
+        if not drain:
+            self._begin_stop(why)
+            return
+        self.draining = True  # before anything is logged: whoever reads the log sees 503
+        if self.drain_delay <= 0:
+            self._begin_stop(why)
+            return
+        self._why = why
+        # Until a stop, SIGALRM is the application's; from here it is the drain's end.
+        self._delivery.install(signal.SIGALRM, self._drained)
+        signal.setitimer(signal.ITIMER_REAL, self.drain_delay)
+        message = f"{why}: draining for {_seconds(self.drain_delay)}s: still serving, not ready on the health path"
+        if self.notifier is not None:
+            self.notifier.status(message)
+        self.log.info("%s", message)
+
+    def _drained(self, signum: int, frame: Any) -> None:
+        self.log.info("drain delay of %ss over", _seconds(self.drain_delay))
+        self._begin_stop(self._why)
 
     def _begin_stop(self, why: str | None) -> None:
         if self.graceful_timeout > 0:
-            # Only now: until a stop, SIGALRM is the application's.
+            # Only now: until a stop (or its drain), SIGALRM is the application's.
             self._delivery.install(signal.SIGALRM, self._timed_out)
             signal.setitimer(signal.ITIMER_REAL, self.graceful_timeout)
         if self._on_stop is not None:
             self._on_stop()
+        message = f"{why or 'stop'}: stopping, in-flight requests have {_seconds(self.graceful_timeout)}s to finish"
+        if self.notifier is not None:
+            self.notifier.stopping(message)
         # Logged once the backend has stopped accepting, so whoever reads "stopping"
         # (an operator, a test) knows a new connection will not be served.
         if why is not None:
-            self.log.info("%s: stopping, in-flight requests have %ss to finish",
-                          why, _seconds(self.graceful_timeout))
+            self.log.info("%s", message)
         if self.graceful_timeout <= 0:
-            raise ForcedExit(0)
+            raise ForcedExit(self.exit_code)
 
     def _reopen_logs(self, signum: int, frame: Any) -> None:
         from chaussette.logs import reopen_files
@@ -146,13 +200,15 @@ class Lifecycle:
     def _timed_out(self, signum: int, frame: Any) -> None:
         self.log.warning("graceful timeout of %ss reached: exiting with requests still running",
                          _seconds(self.graceful_timeout))
-        raise ForcedExit(0)
+        raise ForcedExit(self.exit_code)
 
     def stopped(self) -> None:
-        """Disarm the timeout once serving has ended on its own."""
+        """Disarm the timeout (or the drain's alarm) once serving has ended on its own."""
         global _current
         if self.stopping:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if self.notifier is not None:
+            self.notifier.close()
         if _current is self:
             _current = None
 

@@ -1,129 +1,124 @@
-"""Logging set-up and the common-log-format access log shared by every backend."""
+"""Logging set-up, and log files that outlive logrotate.
+
+``--log-output`` and ``--access-log`` files are reopened under their own name on SIGUSR1
+(and SIGHUP), as nginx and gunicorn do: logrotate renames the file, signals the server,
+and the next line goes to a fresh file of the old name.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
-from typing import Any, Callable, Iterable
+import threading
+from typing import TYPE_CHECKING, Any
 
 from chaussette.errors import ChaussetteError
 
+if TYPE_CHECKING:
+    _StreamHandler = logging.StreamHandler[Any]
+else:  # not subscriptable at run time before Python 3.11
+    _StreamHandler = logging.StreamHandler
+
 LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
+#: Where the access log's handler hangs, so that ``reopen_files`` finds it.
+ACCESS_LOGGER = "chaussette.access"
 
 
 def configure(level: str, output: str = "-") -> logging.Logger:
-    log = logging.getLogger("chaussette")
-    log.handlers.clear()
-    log.propagate = False
+    handler = logging.StreamHandler(sys.stderr) if output == "-" else _handler(output, "--log-output")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    log = _only_handler("chaussette", handler)
     log.setLevel(level.upper())
-    log.addHandler(_handler(output, "--log-output"))
-    for handler in log.handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
     return log
 
 
-class ReopeningFileHandler(logging.FileHandler):
+def access_log_file(output: str) -> LineHandler:
+    """Where the access log writes its lines: ``output`` (a path, or - for stdout)."""
+    handler = LineHandler(sys.stdout) if output == "-" else _handler(output, "--access-log")
+    _only_handler(ACCESS_LOGGER, handler)
+    return handler
+
+
+class LineHandler(_StreamHandler):
+    """A stream handler that also takes ready-made lines.
+
+    The access log writes one line per request: making a ``LogRecord`` of it and going
+    through a logger costs several times what the rest of its layer does, so it hands its
+    line to ``write_line``, which shares the handler's lock (lines written by threads never
+    interleave), its stream and its error reporting.
+    """
+
+    lock: threading.RLock  # made by Handler.__init__
+    #: Set by ReopeningFileHandler.reopen(); a stream given as it is has nothing to reopen.
+    _reopen = False
+    #: Writes under way in this thread, below the current one (changed under the lock only).
+    _depth = 0
+
+    def write_line(self, line: str) -> None:
+        with self.lock:
+            try:
+                if self._reopen and not self._depth:
+                    self._open_again()
+                self.stream.write(line + self.terminator)
+                self.stream.flush()
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": line}))
+
+    def _open_again(self) -> None:
+        self._reopen = False
+
+
+class ReopeningFileHandler(LineHandler, logging.FileHandler):
     """A log file that can be reopened under its own name after logrotate renamed it.
 
     ``reopen()`` only sets a flag, so a signal handler may call it at any moment; the file
-    is reopened at the next line, under the handler's lock, so no line is written half to
-    the old file and half to the new one.
+    is reopened before the next line, under the handler's lock, so no line is written half
+    to the old file and half to the new one. The lock is re-entrant: a signal handler that
+    logs while it interrupted this thread in the middle of a line writes to the file that
+    line goes to, and the line after reopens.
     """
 
     def __init__(self, filename: str) -> None:
-        super().__init__(filename)
-        self._reopen = False
+        # Lines are text the server was handed: one that is not UTF-8 is escaped, not lost.
+        super().__init__(filename, encoding="utf-8", errors="backslashreplace")
 
     def reopen(self) -> None:
         self._reopen = True
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._reopen:
-            self._reopen = False
-            if self.stream is not None:
-                self.stream.close()
-            self.stream = self._open()
-        super().emit(record)
+        if self._reopen and not self._depth:
+            self._open_again()
+        self._depth += 1
+        try:
+            super().emit(record)
+        finally:
+            self._depth -= 1
+
+    def _open_again(self) -> None:
+        self._reopen = False
+        if self.stream is not None:
+            self.stream.close()
+        self.stream = self._open()
 
 
 def reopen_files() -> None:
     """Ask every log file of chaussette's (``--log-output``, the access log) to reopen."""
-    for name in ("chaussette", "chaussette.access"):
+    for name in ("chaussette", ACCESS_LOGGER):
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, ReopeningFileHandler):
                 handler.reopen()
 
 
-def _handler(output: str, option: str) -> logging.Handler:
-    if output == "-":
-        return logging.StreamHandler(sys.stderr)
-    try:
-        return ReopeningFileHandler(output)
-    except OSError as exc:
-        raise ChaussetteError(f"cannot write {option} {output!r}: {exc.strerror}; "
-                              "choose a writable file or - for the terminal") from None
-
-
-def access_logger(output: str) -> logging.Logger:
-    log = logging.getLogger("chaussette.access")
-    log.handlers.clear()
+def _only_handler(name: str, handler: logging.Handler) -> logging.Logger:
+    log = logging.getLogger(name)
+    log.handlers[:] = [handler]
     log.propagate = False
-    log.setLevel(logging.INFO)
-    handler = logging.StreamHandler(sys.stdout) if output == "-" else _handler(output, "--access-log")
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(handler)
     return log
 
 
-class AccessLog:
-    """WSGI middleware writing one common-log-format line per request.
-
-    A middleware rather than each server's own log, so the format is the same on every
-    backend; it is only in the call path when ``--access-log`` is given.
-    """
-
-    def __init__(self, app: Callable[..., Any], log: logging.Logger) -> None:
-        self.app = app
-        self.log = log
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        state = {"status": "-"}
-
-        def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
-            state["status"] = status.split(" ", 1)[0]
-            return start_response(status, headers, exc_info)
-
-        result = self.app(environ, recording_start_response)
-        if isinstance(result, (list, tuple)):
-            # Logged at once and returned as is: servers keep their single-chunk
-            # Content-Length and no generator is added to the response path.
-            self.log.info(_common_log_line(environ, state["status"], sum(map(len, result))))
-            return result
-        return self._body(environ, result, state)
-
-    def _body(self, environ: dict, result: Iterable[bytes], state: dict) -> Iterable[bytes]:
-        sent = 0
-        try:
-            for chunk in result:
-                sent += len(chunk)
-                yield chunk
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-            self.log.info(_common_log_line(environ, state["status"], sent))
-
-    def __repr__(self) -> str:
-        return repr(self.app)
-
-
-def _common_log_line(environ: dict, status: str, sent: int) -> str:
-    target = environ.get("PATH_INFO", "")
-    query = environ.get("QUERY_STRING")
-    if query:
-        target += "?" + query
-    request = f"{environ.get('REQUEST_METHOD', '-')} {target} {environ.get('SERVER_PROTOCOL', '-')}"
-    stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z")
-    return (f"{environ.get('REMOTE_ADDR') or '-'} - {environ.get('REMOTE_USER') or '-'} [{stamp}] "
-            f"\"{request}\" {status} {sent or '-'}")
+def _handler(path: str, option: str) -> ReopeningFileHandler:
+    try:
+        return ReopeningFileHandler(path)
+    except OSError as exc:
+        raise ChaussetteError(f"cannot write {option} {path!r}: {exc.strerror}; "
+                              "choose a writable file or - for the terminal") from None

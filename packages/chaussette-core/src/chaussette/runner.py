@@ -17,6 +17,7 @@ from chaussette.backends import Backend
 from chaussette.errors import BackendError, ChaussetteError
 from chaussette.importer import import_string
 from chaussette.lifecycle import Lifecycle
+from chaussette.notify import Notifier
 from chaussette.settings import Config
 from chaussette.sockets import Listener, close_all, open_listener
 from chaussette.systemd import listen_fds
@@ -100,6 +101,8 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
     else:
         backend.check()
     try:
+        # Before patching: its socket is the standard library's, like the listeners.
+        notifier = Notifier.from_environment(log)
         if backend_class.capabilities.monkey_patch and not config.no_monkey:
             backend.patch()
         # Everything of the user's is imported after patching: hooks may import socket
@@ -110,7 +113,8 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
         if app is None:
             app = load_app(config.application, config.arguments, backend.accepts)
         log.info("Application is %r", app)
-        lifecycle = Lifecycle(config.graceful_timeout, log)
+        status = f"Serving on {', '.join(listener.name for listener in listeners)} with {backend_class.name}"
+        lifecycle = Lifecycle(config.graceful_timeout, log, config.drain_delay, notifier, status)
         app = layers.wrap(backend.adapt(app), config, lifecycle)
         for listener in listeners:
             log.info("Serving on %s", listener.name)
@@ -127,6 +131,6 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
                 log.info("Running the post-hook %r", config.post_hook)
                 post_hook(config)
         log.info("Stopped")
-        return 0
+        return lifecycle.exit_code
     finally:
         close_all(listeners)

@@ -178,22 +178,33 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "(default: common log format).", flags=("--access-log-format",), metavar="FORMAT"),
     Setting("access_log_json", "Write the access log as one JSON object a line.", default=False,
             convert=as_bool, flags=("--access-log-json",), flag=True),
+    # The two converters check every entry when the settings are read, before any socket
+    # opens; chaussette.proxy (and ipaddress) is imported only when an option is given.
     Setting("forwarded_allow_ips", "Trust forwarded headers from these peers: addresses and CIDR "
-            "ranges, comma-separated, '*' for any, 'unix' for unix-socket peers (default: none, the "
-            "headers reach the application untouched).", convert=name_list,
+            "ranges, comma-separated, '*' for any, 'unix' for unix-socket peers; every other peer's "
+            "forwarded headers are removed (default: off, the headers reach the application "
+            "untouched; see docs/proxy.md).",
+            convert=lambda value: __import__("chaussette.proxy").proxy.allow_list(value),
             flags=("--forwarded-allow-ips",), metavar="LIST"),
+    # Forwarded is opt-in: most proxies (nginx's usual configuration, cloud load balancers)
+    # set only X-Forwarded-For/-Proto and pass a client's own Forwarded header through.
     Setting("forwarded_headers", "Which forwarded headers a trusted peer may set, comma-separated: "
-            "forwarded, x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded-port.",
-            default=("forwarded", "x-forwarded-for", "x-forwarded-proto"), convert=name_list,
+            "forwarded, x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded-port "
+            "(default: x-forwarded-for,x-forwarded-proto); the others are removed. Name only "
+            "headers your proxy sets or clears on every request.",
+            default=("x-forwarded-for", "x-forwarded-proto"),
+            convert=lambda value: __import__("chaussette.proxy").proxy.header_list(value),
             flags=("--forwarded-headers",), metavar="LIST"),
     Setting("request_id_header", "Header carrying a request id (e.g. X-Request-ID): taken from the "
             "request when sane, else generated; echoed in the response and the access log.",
             flags=("--request-id-header",), metavar="NAME"),
-    Setting("health_path", "Answer this path with 200 while serving and 503 while draining, "
-            "without calling the application.", flags=("--health-path",), metavar="PATH"),
-    Setting("drain_delay", "Seconds a stop keeps serving, with the health path at 503, before it "
-            "stops accepting.", default=0.0, convert=non_negative_float, flags=("--drain-delay",),
-            metavar="SECONDS"),
+    Setting("health_path", "Answer GET and HEAD on this path (e.g. /healthz) with 200 while serving "
+            "and 503 once a stop begins, without calling the application or writing an access-log "
+            "line.", convert=lambda value: __import__("chaussette.health").health.health_path(value),
+            flags=("--health-path",), metavar="PATH"),
+    Setting("drain_delay", "Seconds a stop (SIGTERM, SIGINT) keeps serving, with the health path at "
+            "503, before it stops accepting; a --max-requests recycle does not wait.", default=0.0,
+            convert=non_negative_float, flags=("--drain-delay",), metavar="SECONDS"),
     Setting("max_requests", "Stop gracefully after this many requests (plus the jitter), so the "
             "manager starts a fresh process; 0 never.", default=0, convert=non_negative_int,
             flags=("--max-requests",), metavar="N"),
@@ -201,12 +212,14 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "together do not all recycle together.", default=0, convert=non_negative_int,
             flags=("--max-requests-jitter",), metavar="J"),
     Setting("timeout", "Seconds after which a running request is reported as stuck, with its stack "
-            "(off by default); a backend where it blocks every other request then exits for the "
-            "manager to replace it.", convert=non_negative_float, flags=("--timeout",), metavar="SECONDS"),
-    Setting("statsd_host", "Send request metrics as statsd UDP lines to HOST:PORT.",
+            "(off by default); on a backend where it holds the only loop, the process then stops "
+            "and exits with code 70 for the manager to replace it.", convert=non_negative_float,
+            flags=("--timeout",), metavar="SECONDS"),
+    Setting("statsd_host", "Send request metrics to statsd at HOST:PORT or [IPv6]:PORT, over UDP once a "
+            "second, with gunicorn's metric names (docs/metrics.md). Off by default.",
             flags=("--statsd-host",), metavar="HOST:PORT"),
-    Setting("statsd_prefix", "Prefix of every statsd metric name.", default="",
-            flags=("--statsd-prefix",), metavar="PREFIX"),
+    Setting("statsd_prefix", "Prefix of every statsd metric name; a dot is added unless it ends with one.",
+            default="", flags=("--statsd-prefix",), metavar="PREFIX"),
 )
 
 

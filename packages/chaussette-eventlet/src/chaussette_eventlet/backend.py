@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class EventletBackend(Backend):
     name = "eventlet"
     summary = "eventlet.wsgi green threads; monkey-patches the standard library"
-    capabilities = Capabilities(spawn=True, monkey_patch=True)
+    capabilities = Capabilities(spawn=True, monkey_patch=True, one_loop=True)
 
     def check(self) -> None:
         library.check()

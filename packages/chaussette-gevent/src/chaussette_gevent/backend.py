@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class GeventBackend(Backend):
     name = "gevent"
     summary = "gevent's pywsgi server: one greenlet per connection, monkey-patched stdlib"
-    capabilities = Capabilities(spawn=True, monkey_patch=True)
+    capabilities = Capabilities(spawn=True, monkey_patch=True, one_loop=True)
     #: What to pip install for this backend (named in error messages).
     install: ClassVar[str] = "chaussette-gevent"
 

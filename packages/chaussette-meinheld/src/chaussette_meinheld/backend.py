@@ -29,7 +29,7 @@ MAX_FD = 65536
 class MeinheldBackend(Backend):
     name = "meinheld"
     summary = "meinheld: C event loop (picoev) with greenlets, monkey-patched sockets and time.sleep"
-    capabilities = Capabilities(monkey_patch=True, max_keep_alive=MAX_TIMEOUT)
+    capabilities = Capabilities(monkey_patch=True, max_keep_alive=MAX_TIMEOUT, one_loop=True)
     settings = (
         Setting("meinheld_max_content_length", "Largest request body accepted (larger: 413) "
                 "(meinheld's default: 16777216).",

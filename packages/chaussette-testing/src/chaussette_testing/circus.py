@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import configparser
-from typing import Any
+from typing import Any, Mapping
 
 from chaussette_testing.deployment import EXAMPLE_PORT, Deployment, Manager, executable
 
@@ -16,7 +16,9 @@ CIRCUS_ENDPOINTS = ("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556")
 class Circus(Manager):
     """``circusd`` on a copy of an example ini, with ipc control endpoints in the workdir."""
 
-    def __init__(self, deployment: Deployment, config: str, port_line: str | None = "port = 8080") -> None:
+    def __init__(self, deployment: Deployment, config: str, port_line: str | None = "port = 8080",
+                 changes: Mapping[str, str] | None = None) -> None:
+        """``changes``: more substitutions, e.g. ``{"numprocesses = 5": "numprocesses = 2"}``."""
         circusd = executable("circusd")
         self.circusctl = executable("circusctl")
         self.endpoint = f"ipc://{deployment.workdir}/circus-ctl.sock"
@@ -25,6 +27,7 @@ class Circus(Manager):
         substitutions[CIRCUS_ENDPOINTS[1]] = f"ipc://{deployment.workdir}/circus-pubsub.sock"
         if port_line:
             substitutions[port_line] = port_line.replace(EXAMPLE_PORT, str(deployment.port))
+        substitutions.update(changes or {})
         self.config_path = deployment.render(config, substitutions)
         self.config = configparser.ConfigParser(interpolation=None)
         self.config.read(self.config_path)

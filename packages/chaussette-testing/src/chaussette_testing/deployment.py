@@ -3,8 +3,10 @@ the process managers started in it, each ended by its pid.
 
 The examples are copied and changed only where a test must differ from a deployment:
 the port (a free one instead of 8080), the backend (``--backend gevent`` becomes the
-suite's backend) and ``/srv/app`` (the temporary directory); each manager's driver adds
-what is its own (Circus's control endpoints, systemd's path to ``chaussette``).
+suite's backend, followed by a test's own options such as ``--max-requests``) and
+``/srv/app`` (the temporary directory); each manager's driver adds what is its own
+(Circus's control endpoints, systemd's path to ``chaussette``) and what a test changes
+(the number of workers).
 Everything else, users get exactly as tested.
 """
 
@@ -120,9 +122,11 @@ class Deployment:
     (and reported), and the directory is removed.
     """
 
-    def __init__(self, backend: str, examples: Path) -> None:
+    def __init__(self, backend: str, examples: Path, args: Sequence[str] = ()) -> None:
         self.backend = backend
         self.examples = examples
+        #: More chaussette options, put after ``--backend`` in every command line rendered.
+        self.args = tuple(args)
         # short: unix socket paths (web.sock, Circus's ipc endpoints) must fit in 107 bytes
         self.workdir = Path(tempfile.mkdtemp(prefix="chaussette-pm-"))
         self.port = free_port()
@@ -145,7 +149,8 @@ class Deployment:
         return target
 
     def common_substitutions(self) -> dict[str, str]:
-        return {EXAMPLE_BACKEND: f"--backend {self.backend}", EXAMPLE_APP_DIR: str(self.workdir)}
+        backend = shlex.join(("--backend", self.backend, *self.args))
+        return {EXAMPLE_BACKEND: backend, EXAMPLE_APP_DIR: str(self.workdir)}
 
     def logs(self) -> str:
         """Everything the managers and workers logged so far."""

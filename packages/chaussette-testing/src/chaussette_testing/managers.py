@@ -24,13 +24,17 @@ import pytest
 from chaussette.settings import CORE_SETTINGS
 from chaussette_testing.circus import Circus
 from chaussette_testing.client import Concurrently
-from chaussette_testing.deployment import START_TIMEOUT, USING, Deployment
+from chaussette_testing.deployment import START_TIMEOUT, USING, Deployment, Manager
 from chaussette_testing.load import REQUEST_TIMEOUT, InFlight, Load, Outcome, get
 from chaussette_testing.procs import alive, wait_until
 from chaussette_testing.supervisor import Supervisor
 from chaussette_testing.systemd import SocketActivation
 
 CHAUSSETTE_GRACEFUL_TIMEOUT = next(s.default for s in CORE_SETTINGS if s.name == "graceful_timeout")
+#: A worker's log line when --max-requests ends it: its pid and the limit it drew.
+RECYCLED = re.compile(r"\[(\d+)\] \[INFO\] served (\d+) requests: recycling: stopping")
+#: How long a recycling test may run its load before it must have seen enough recycles.
+RECYCLING_SECONDS = 18.0
 
 
 class ProcessManagerSuite:
@@ -41,6 +45,12 @@ class ProcessManagerSuite:
     clients: ClassVar[int] = 8
     #: how long the in-flight request of the stop tests takes (bounded, well under the timeouts)
     slow_seconds: ClassVar[float] = 2.0
+    #: --max-requests and --max-requests-jitter of the recycling tests: small, so that
+    #: workers recycle several times within seconds
+    recycle_after: ClassVar[int] = 20
+    recycle_jitter: ClassVar[int] = 10
+    #: concurrent clients of the recycling tests
+    recycling_clients: ClassVar[int] = 5
 
     @pytest.fixture
     def deployment(self, chaussette_examples: Path) -> Iterator[Deployment]:
@@ -96,6 +106,36 @@ class ProcessManagerSuite:
         match = wait_until(lambda: re.findall(r"slow request: [\d.]+s in pid (\d+)", deployment.logs())[before:],
                            START_TIMEOUT, "the slow request reaching a worker", deployment.logs)
         return slow, int(match[0])
+
+    def _recycling_deployment(self, examples: Path) -> Deployment:
+        return Deployment(self.backend, examples, args=("--max-requests", str(self.recycle_after),
+                                                        "--max-requests-jitter", str(self.recycle_jitter)))
+
+    def _recycle_under_load(self, deployment: Deployment, manager: Manager, address: Any, workers: int,
+                            paths: list[str]) -> None:
+        """Load until ``workers`` + 4 distinct pids have answered (four recycles at least),
+        then check what each recycled worker did: answered its limit (and what it had
+        accepted when it reached it), said so, and exited 0 (its "Stopped" line)."""
+        wanted = workers + 4
+        with Load(address, self.recycling_clients, paths) as load:
+            wait_until(lambda: len({o.pid for o in load.outcomes[:] if o.pid}) >= wanted, RECYCLING_SECONDS,
+                       f"{wanted} distinct workers answering under load", deployment.logs)
+        served = Counter(o.pid for o in load.outcomes if o.pid)
+        recycled = {int(pid): int(limit) for pid, limit in RECYCLED.findall(deployment.logs())}
+        print(f"\n{type(manager).__name__} --max-requests {self.recycle_after} ({self.backend}): "
+              f"{len(load.outcomes)} requests, {len(served)} workers answered, {len(recycled)} recycled, "
+              f"{len(load.failures)} failed")
+        assert load.failures == [], load.failures[:5]
+        assert len(recycled) >= 4, deployment.logs()
+        for pid, limit in recycled.items():
+            assert self.recycle_after <= limit <= self.recycle_after + self.recycle_jitter, (pid, limit)
+            # Beyond the limit: what it accepted until its stop took effect, where a loop in
+            # its own thread (meinheld, bjoern) serves on while the main thread begins it.
+            assert limit <= served[pid] <= limit + 2 * self.recycling_clients, (pid, limit, served[pid])
+        wait_until(lambda: not any(alive(pid) for pid in recycled), 15, "recycled workers gone", deployment.logs)
+        stopped = {int(pid) for pid in re.findall(r"\[(\d+)\] \[INFO\] Stopped$", deployment.logs(), re.M)}
+        assert set(recycled) <= stopped, deployment.logs()
+        manager.wait_workers(workers, exclude=list(recycled))  # replaced: capacity kept
 
     # -- Circus -----------------------------------------------------------------------------------
 
@@ -170,6 +210,15 @@ class ProcessManagerSuite:
         assert circus.survivors() == []
         assert not os.path.exists(path), "circusd removes its unix socket on exit"
 
+    def test_circus_restarts_workers_recycled_by_max_requests(self, chaussette_examples: Path) -> None:
+        """Two workers, requests back to back: each recycles every few seconds, circusd
+        (which holds the socket throughout) starts a new one, and no request fails."""
+        with self._recycling_deployment(chaussette_examples) as deployment:
+            circus = Circus(deployment, "circus.ini", changes={"numprocesses = 5": "numprocesses = 2"})
+            assert circus.config["circus"]["check_delay"] == "1"
+            circus.wait_workers(2)
+            self._recycle_under_load(deployment, circus, circus.address, 2, ["/"])
+
     # -- Supervisor -------------------------------------------------------------------------------
 
     def _start_supervisor(self, deployment: Deployment) -> tuple[Supervisor, list[int]]:
@@ -224,6 +273,20 @@ class ProcessManagerSuite:
         assert get(supervisor.address, timeout=2).pid is None
         assert not (deployment.workdir / "supervisor.sock").exists()
 
+    def test_supervisor_restarts_workers_recycled_by_max_requests(self, chaussette_examples: Path) -> None:
+        """Two workers with ``autorestart = true``, and paced requests (0.2 s each): a
+        worker that exits within ``startsecs`` (1 s) of its start is a failed start to
+        Supervisor, so none may recycle that fast (docs/process-managers.md)."""
+        with self._recycling_deployment(chaussette_examples) as deployment:
+            supervisor = Supervisor(deployment, changes={"numprocs = 5": "numprocs = 2"})
+            assert supervisor.program["autorestart"] == "true"
+            supervisor.wait_control()
+            workers = len(supervisor.process_names)
+            supervisor.wait_workers(workers)
+            self._recycle_under_load(deployment, supervisor, supervisor.address, workers,
+                                     ["/slow?seconds=0.2"])
+            assert "Exited too quickly" not in deployment.logs()
+
     # -- systemd socket activation ----------------------------------------------------------------
 
     def test_systemd_socket_activation(self, deployment: Deployment) -> None:
@@ -250,3 +313,4 @@ class ProcessManagerSuite:
         assert (outcome.pid, outcome.error) == (worker, ""), deployment.logs()
         assert outcome.ended > stop_started
         assert get(activation.address, timeout=2).pid is None
+

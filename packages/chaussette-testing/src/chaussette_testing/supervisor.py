@@ -4,6 +4,7 @@ and ``supervisorctl`` to restart and shut down its ``fcgi-program`` workers."""
 from __future__ import annotations
 
 import configparser
+from typing import Mapping
 
 from chaussette_testing.deployment import EXAMPLE_PORT, START_TIMEOUT, Deployment, Manager, executable
 from chaussette_testing.procs import wait_until
@@ -14,11 +15,14 @@ class Supervisor(Manager):
 
     PORT_LINE = "socket = tcp://127.0.0.1:8080"
 
-    def __init__(self, deployment: Deployment, config: str = "supervisord.conf") -> None:
+    def __init__(self, deployment: Deployment, config: str = "supervisord.conf",
+                 changes: Mapping[str, str] | None = None) -> None:
+        """``changes``: more substitutions, e.g. ``{"numprocs = 5": "numprocs = 3"}``."""
         supervisord = executable("supervisord")
         self.supervisorctl = executable("supervisorctl")
         substitutions = deployment.common_substitutions()
         substitutions[self.PORT_LINE] = self.PORT_LINE.replace(EXAMPLE_PORT, str(deployment.port))
+        substitutions.update(changes or {})
         self.config_path = deployment.render(config, substitutions)
         self.config = configparser.RawConfigParser()
         self.config.read(self.config_path)

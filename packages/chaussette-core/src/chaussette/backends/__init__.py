@@ -29,7 +29,8 @@ API_VERSION = 2
 @dataclass(frozen=True)
 class Capabilities:
     """What core must refuse for this backend, checked before any socket is opened, so
-    an option is never silently ignored and nothing is left half-started."""
+    an option is never silently ignored and nothing is left half-started; and how it runs
+    requests, where a core layer depends on it (``one_loop``)."""
 
     #: ``--spawn`` bounds this backend's concurrency.
     spawn: bool = False
@@ -41,6 +42,10 @@ class Capabilities:
     max_keep_alive: float | None = None
     #: Core settings the server has no knob for, with why: refused when the user sets them.
     unsupported: Mapping[str, str] = field(default_factory=dict)
+    #: Every request runs on one loop in one thread (a C loop, greenlets): a request that
+    #: does not yield to it (CPU work, a call the backend did not make cooperative) stalls
+    #: every other. ``--timeout`` then replaces the process instead of only reporting it.
+    one_loop: bool = False
 
 
 class Backend:
