@@ -39,12 +39,14 @@ ensure_hatch() {
 
 # Debian packages that tests drive or builds need, installed (as root) when missing:
 # systemd-socket-activate for the socket-activation tests, libev's headers to build bjoern,
-# nginx for the behind-a-proxy test (core's test_nginx.py).
+# nginx for the behind-a-proxy test (core's test_nginx.py), logrotate for the access-log
+# suite's log rotation test.
 ensure_system_tools() {
   local missing=()
   command -v systemd-socket-activate >/dev/null 2>&1 || missing+=(systemd)
   [ -f /usr/include/ev.h ] || missing+=(libev-dev)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || missing+=(logrotate)
   [ ${#missing[@]} -gt 0 ] || return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian packages: ${missing[*]}"

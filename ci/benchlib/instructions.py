@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from benchlib import prepare, procs
-from benchlib.servers import BY_NAME
+from benchlib.servers import BY_NAME, PROXIED_HEADERS
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -31,13 +31,18 @@ WARM_UP = 400
 STARTUP_TIMEOUT = 120.0
 
 
-def exchange(port: int, requests: int) -> None:
+def request_bytes(headers: tuple[str, ...] = ()) -> bytes:
+    return b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(
+        header.encode("latin-1") + b"\r\n" for header in headers) + b"\r\n"
+
+
+def exchange(port: int, requests: int, request: bytes = REQUEST) -> None:
     """``requests`` requests in lock-step on CONNECTIONS kept-alive connections."""
     socks = [socket.create_connection((procs.HOST, port), timeout=60) for _ in range(CONNECTIONS)]
     try:
         for _ in range(requests // CONNECTIONS):
             for sock in socks:
-                sock.sendall(REQUEST)
+                sock.sendall(request)
             for sock in socks:
                 data = b""
                 while not data.endswith(HELLO_END):
@@ -50,7 +55,7 @@ def exchange(port: int, requests: int) -> None:
             sock.close()
 
 
-def count(name: str, requests: int, workdir: Path) -> float:
+def count(name: str, requests: int, workdir: Path, request: bytes = REQUEST) -> float:
     out = workdir / f"{name}.callgrind"
 
     def command(port: int) -> list[str]:
@@ -65,9 +70,9 @@ def count(name: str, requests: int, workdir: Path) -> float:
             procs.wait_ready(server, forks_worker=False, timeout=STARTUP_TIMEOUT)
         except procs.StartError as exc:
             raise SystemExit(f"bench-instructions: {name} {exc}") from None
-        exchange(server.port, WARM_UP)
+        exchange(server.port, WARM_UP, request)
         subprocess.run(["callgrind_control", "--zero", str(server.proc.pid)], check=True, capture_output=True)
-        exchange(server.port, requests)
+        exchange(server.port, requests, request)
         subprocess.run(["callgrind_control", "--dump", str(server.proc.pid)], check=True, capture_output=True)
         dumps = sorted(workdir.glob(f"{out.name}.{server.proc.pid}.*"), key=lambda p: p.stat().st_mtime)
         for line in dumps[-1].read_text().splitlines():
@@ -83,15 +88,19 @@ def main(argv: list[str]) -> None:
     parser.add_argument("servers", nargs="+", metavar="NAME", choices=sorted(BY_NAME),
                         help="servers of ci/benchlib/servers.py, e.g. chaussette-meinheld raw-meinheld")
     parser.add_argument("--requests", type=int, default=4000, help="requests counted (default 4000)")
+    parser.add_argument("--proxied", action="store_true",
+                        help="send the proxied scenario's headers (X-Forwarded-For, X-Forwarded-Proto, "
+                             "X-Request-ID): compare chaussette-X with production-X")
     parser.add_argument("--no-install", action="store_true",
                         help="do not install the backend packages that are not workspace members")
     args = parser.parse_args(argv)
     prepare.ensure_tool("valgrind", "valgrind")  # callgrind_control comes with it
     if not args.no_install:
         prepare.install_backend_packages(ROOT, ROOT / ".wheels")
+    request = request_bytes(PROXIED_HEADERS) if args.proxied else REQUEST
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as workdir:
         for name in args.servers:
-            print(f"{name}: {count(name, args.requests, Path(workdir)):,.0f} instructions per request",
+            print(f"{name}: {count(name, args.requests, Path(workdir), request):,.0f} instructions per request",
                   flush=True)
 
 

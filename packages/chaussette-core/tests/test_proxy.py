@@ -29,6 +29,7 @@ from chaussette.proxy import (
     Node,
     ProxyHeaders,
     Trust,
+    _parse_quoted,
     pack,
     parse_forwarded,
     parse_host,
@@ -614,6 +615,13 @@ def test_any_peer_address_never_raises(peer: str, allow: str) -> None:
     seen = call(allow, base={**TCP_ENVIRON, "REMOTE_ADDR": peer}, HTTP_X_FORWARDED_FOR="192.0.2.1")
     assert seen["REMOTE_ADDR"] in (peer, "192.0.2.1")
     assert seen["chaussette.peer"] == (peer, "40000")
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.one_of(PIECES, ANY_VALUE).map(lambda value: value.replace('"', "")))
+@example("for=a;;by=b; , ;,\x0b, for=a=b,for =a, for=a b,,for=x;for=y;proto=https")
+def test_unquoted_forwarded_splits_as_the_full_parser_parses(value: str) -> None:
+    assert parse_forwarded(value) == _parse_quoted(value)
 
 
 TRUSTED_NETWORK = ipaddress.ip_network("10.0.0.0/8")

@@ -8,13 +8,15 @@ and the next line goes to a fresh file of the old name.
 from __future__ import annotations
 
 import logging
+import os
 import sys
-import threading
 from typing import TYPE_CHECKING, Any
 
 from chaussette.errors import ChaussetteError
 
 if TYPE_CHECKING:
+    import threading
+
     _StreamHandler = logging.StreamHandler[Any]
 else:  # not subscriptable at run time before Python 3.11
     _StreamHandler = logging.StreamHandler
@@ -49,23 +51,14 @@ class LineHandler(_StreamHandler):
     """
 
     lock: threading.RLock  # made by Handler.__init__
-    #: Set by ReopeningFileHandler.reopen(); a stream given as it is has nothing to reopen.
-    _reopen = False
-    #: Writes under way in this thread, below the current one (changed under the lock only).
-    _depth = 0
 
     def write_line(self, line: str) -> None:
         with self.lock:
             try:
-                if self._reopen and not self._depth:
-                    self._open_again()
                 self.stream.write(line + self.terminator)
                 self.stream.flush()
             except Exception:
                 self.handleError(logging.makeLogRecord({"msg": line}))
-
-    def _open_again(self) -> None:
-        self._reopen = False
 
 
 class ReopeningFileHandler(LineHandler, logging.FileHandler):
@@ -79,6 +72,9 @@ class ReopeningFileHandler(LineHandler, logging.FileHandler):
     """
 
     def __init__(self, filename: str) -> None:
+        self._reopen = False
+        self._depth = 0  # records being written in this thread (changed under the lock only)
+        self._fd = -1
         # Lines are text the server was handed: one that is not UTF-8 is escaped, not lost.
         super().__init__(filename, encoding="utf-8", errors="backslashreplace")
 
@@ -93,6 +89,25 @@ class ReopeningFileHandler(LineHandler, logging.FileHandler):
             super().emit(record)
         finally:
             self._depth -= 1
+
+    def write_line(self, line: str) -> None:
+        """Straight to the file descriptor (opened for appending): a third of the cost
+        of the text and buffer layers, which ``emit`` flushes after every record, so the
+        two never reorder lines."""
+        data = (line + self.terminator).encode("utf-8", "backslashreplace")
+        with self.lock:
+            try:
+                if self._reopen and not self._depth:
+                    self._open_again()
+                while data:
+                    data = data[os.write(self._fd, data):]
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": line}))
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        self._fd = stream.fileno()
+        return stream
 
     def _open_again(self) -> None:
         self._reopen = False

@@ -171,12 +171,15 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             default="info", convert=log_level, flags=("--log-level",), metavar="LEVEL"),
     Setting("log_output", "Where logs go: - for stderr, or a file path.", default="-",
             flags=("--log-output",)),
-    Setting("access_log", "Write an access log in common log format to this file (- for stdout). "
-            "Off by default.", flags=("--access-log",), metavar="FILE"),
+    Setting("access_log", "Write an access log to this file (- for stdout): one line per request, in "
+            "common log format unless --access-log-format or --access-log-json say otherwise; reopened "
+            "on SIGUSR1 or SIGHUP, for logrotate. Off by default.", flags=("--access-log",), metavar="FILE"),
     Setting("access_log_format", "Access log line format with gunicorn's atoms, e.g. "
-            "'%%(h)s %%(l)s %%(u)s %%(t)s \"%%(r)s\" %%(s)s %%(b)s \"%%(f)s\" \"%%(a)s\" %%(D)s' "
-            "(default: common log format).", flags=("--access-log-format",), metavar="FORMAT"),
-    Setting("access_log_json", "Write the access log as one JSON object a line.", default=False,
+            "'%%(h)s %%(l)s %%(u)s %%(t)s \"%%(r)s\" %%(s)s %%(b)s \"%%(f)s\" \"%%(a)s\" %%(D)s', plus "
+            "%%(request_id)s (default: common log format, then the request id when --request-id-header "
+            "is set; see docs/logging.md).", flags=("--access-log-format",), metavar="FORMAT"),
+    Setting("access_log_json", "Write the access log as one JSON object a line (fields in "
+            "docs/logging.md); excludes --access-log-format.", default=False,
             convert=as_bool, flags=("--access-log-json",), flag=True),
     # The two converters check every entry when the settings are read, before any socket
     # opens; chaussette.proxy (and ipaddress) is imported only when an option is given.
@@ -196,7 +199,8 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             convert=lambda value: __import__("chaussette.proxy").proxy.header_list(value),
             flags=("--forwarded-headers",), metavar="LIST"),
     Setting("request_id_header", "Header carrying a request id (e.g. X-Request-ID): taken from the "
-            "request when sane, else generated; echoed in the response and the access log.",
+            "request when sane (1 to 200 visible ASCII characters), else generated; put in the environ "
+            "(chaussette.request_id), the response and the access log.",
             flags=("--request-id-header",), metavar="NAME"),
     Setting("health_path", "Answer GET and HEAD on this path (e.g. /healthz) with 200 while serving "
             "and 503 once a stop begins, without calling the application or writing an access-log "

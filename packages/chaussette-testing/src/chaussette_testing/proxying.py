@@ -275,7 +275,7 @@ class ProxySuite:
     def assert_joined(self, seen: Seen, lines: Sequence[tuple[str, str]], client: str) -> None:
         """Two lines of one header reach the application as one comma-separated value
         (RFC 9110 5.3), and the layer walks the whole list. A backend that glues them
-        without the comma (stock bjoern's C parser does) must at least not make a client
+        without the comma (bjoern's C parser, the fixed build's too) must at least not make a client
         up: the walk meets a value it cannot read and leaves the peer's address."""
         key = "HTTP_" + lines[0][0].upper().replace("-", "_")
         if seen.headers[key] == "".join(value for _, value in lines):
