@@ -32,6 +32,21 @@ ENVIRON = {
 CLF_TIME = r"\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]"
 
 
+@pytest.fixture(autouse=True)
+def loggers_left_as_found() -> Iterator[None]:
+    """These tests set up chaussette's loggers as a server does; later tests must find
+    them as they were (pytest attaches its capture to loggers that do not propagate)."""
+    saved = {name: (logger.handlers[:], logger.propagate, logger.level)
+             for name in ("chaussette", logs.ACCESS_LOGGER) for logger in [logging.getLogger(name)]}
+    yield
+    for name, (handlers, propagate, level) in saved.items():
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.handlers[:], logger.propagate, logger.level = handlers, propagate, level
+
+
 def exchange(environ: dict | None = None, status: str = "200 OK", headers: list | None = None,
              sent: int = 11, seconds: float = 1.234567) -> Exchange:
     done = Exchange(dict(ENVIRON) if environ is None else environ, lambda *args: None, 0.0)
@@ -436,16 +451,13 @@ def test_request_id_layer_touches_only_its_keys() -> None:
 def test_access_file_reopens_after_a_rename(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     handler = logs.access_log_file(str(path))
-    try:
-        handler.write_line("one")
-        path.rename(tmp_path / "access.log.1")
-        handler.write_line("two")  # not asked to reopen yet: still the renamed file
-        logs.reopen_files()
-        handler.write_line("three")
-        assert (tmp_path / "access.log.1").read_text() == "one\ntwo\n"
-        assert path.read_text() == "three\n"
-    finally:
-        handler.close()
+    handler.write_line("one")
+    path.rename(tmp_path / "access.log.1")
+    handler.write_line("two")  # not asked to reopen yet: still the renamed file
+    logs.reopen_files()
+    handler.write_line("three")
+    assert (tmp_path / "access.log.1").read_text() == "one\ntwo\n"
+    assert path.read_text() == "three\n"
 
 
 def test_log_output_reopens_and_a_nested_line_stays_whole(tmp_path: Path) -> None:
@@ -465,13 +477,9 @@ def test_log_output_reopens_and_a_nested_line_stays_whole(tmp_path: Path) -> Non
             return record.getMessage()
 
     handler.setFormatter(Interrupting())
-    try:
-        log.info("before")
-        path.rename(tmp_path / "server.log.1")
-        log.info("interrupted")
-        log.info("after")
-        assert (tmp_path / "server.log.1").read_text() == "before\nsignal handler line\ninterrupted\n"
-        assert path.read_text() == "after\n"
-    finally:
-        handler.close()
-        log.handlers.clear()
+    log.info("before")
+    path.rename(tmp_path / "server.log.1")
+    log.info("interrupted")
+    log.info("after")
+    assert (tmp_path / "server.log.1").read_text() == "before\nsignal handler line\ninterrupted\n"
+    assert path.read_text() == "after\n"

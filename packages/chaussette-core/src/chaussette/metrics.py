@@ -197,7 +197,8 @@ class Sender:
         except OSError as exc:
             self.sock.close()
             raise ChaussetteError(f"--statsd-host {shown}: cannot send there ({exc.strerror or exc})") from None
-        self._warned = False
+        # next() on a count is atomic: the flusher and a final flush may fail together.
+        self._failures = itertools.count()
 
     def send(self, datagram: bytes) -> None:
         try:
@@ -217,8 +218,7 @@ class Sender:
             pass
 
     def _failed(self, exc: OSError) -> None:
-        if not self._warned:
-            self._warned = True
+        if next(self._failures) == 0:
             self.log.warning("statsd at %s does not take metrics (%s): they are dropped while it does not; "
                              "this is logged once", self.shown, exc.strerror or exc)
 

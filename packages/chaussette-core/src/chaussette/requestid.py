@@ -29,15 +29,15 @@ _RESERVED = frozenset(("content-length", "transfer-encoding", "connection", "kee
                        "te", "trailer", "host", "date", "server", "set-cookie", "content-type"))
 
 # Ids are unique, not secret: 128 bits from a generator of this process's own, seeded
-# from the OS. getrandbits is one C call (about 0.2 µs); uuid4() or os.urandom() make a
-# system call per id and cost 10 times more. An application's random.seed() does not
-# touch this generator, so ids never repeat across processes seeded alike.
+# from the OS, cost 0.5 µs; os.urandom() makes a system call per id (1.7 µs), uuid4()
+# 6 µs. An application's random.seed() does not touch this generator, so ids never
+# repeat across processes seeded alike.
 _random = random.Random(os.urandom(32))
 
 
 def new_id() -> str:
     """32 lower-case hex digits, like ``uuid4().hex``."""
-    return "%032x" % _random.getrandbits(128)
+    return _random.getrandbits(128).to_bytes(16, "big").hex()
 
 
 def sane(value: str) -> bool:

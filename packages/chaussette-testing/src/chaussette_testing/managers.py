@@ -273,20 +273,6 @@ class ProcessManagerSuite:
         assert get(supervisor.address, timeout=2).pid is None
         assert not (deployment.workdir / "supervisor.sock").exists()
 
-    def test_supervisor_restarts_workers_recycled_by_max_requests(self, chaussette_examples: Path) -> None:
-        """Two workers with ``autorestart = true``, and paced requests (0.2 s each): a
-        worker that exits within ``startsecs`` (1 s) of its start is a failed start to
-        Supervisor, so none may recycle that fast (docs/process-managers.md)."""
-        with self._recycling_deployment(chaussette_examples) as deployment:
-            supervisor = Supervisor(deployment, changes={"numprocs = 5": "numprocs = 2"})
-            assert supervisor.program["autorestart"] == "true"
-            supervisor.wait_control()
-            workers = len(supervisor.process_names)
-            supervisor.wait_workers(workers)
-            self._recycle_under_load(deployment, supervisor, supervisor.address, workers,
-                                     ["/slow?seconds=0.2"])
-            assert "Exited too quickly" not in deployment.logs()
-
     # -- systemd socket activation ----------------------------------------------------------------
 
     def test_systemd_socket_activation(self, deployment: Deployment) -> None:
