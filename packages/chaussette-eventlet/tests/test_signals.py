@@ -116,15 +116,16 @@ def test_a_signal_in_an_ending_green_thread_is_handled_on_the_hubs_turn(delivery
 
 
 def test_core_installs_its_handlers_through_the_delivery() -> None:
-    """SIGTERM and SIGINT when the backend installs its stop, SIGALRM when a stop begins."""
-    signums = (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)
+    """SIGTERM, SIGINT and the log-reopening SIGUSR1 and SIGHUP when the backend installs its
+    stop, SIGALRM when a stop begins."""
+    signums = (signal.SIGTERM, signal.SIGINT, signal.SIGALRM, signal.SIGUSR1, signal.SIGHUP)
     saved = {signum: signal.getsignal(signum) for signum in signums}
     lifecycle = Lifecycle(30, logging.getLogger("test_signals"))
     delivery = MainGreenletDelivery()
     stops: list[bool] = []
     try:
         lifecycle.install(lambda: stops.append(True), delivery)
-        assert sorted(delivery.handlers) == sorted((signal.SIGTERM, signal.SIGINT))
+        assert sorted(delivery.handlers) == sorted((signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP))
         assert signal.getsignal(signal.SIGTERM) == signal.getsignal(signal.SIGINT) == delivery.handle
         signal.raise_signal(signal.SIGTERM)
         assert stops == [True]

@@ -119,9 +119,9 @@ class AccessLogSuite:
     backend: ClassVar[str] = "wsgiref"
 
     @classmethod
-    def _start(cls, *args: str) -> ServerProcess:
-        return start_server("--backend", cls.backend, "--host", "127.0.0.1", "--port", "0",
-                            "--request-id-header", ID_HEADER, *args, APP)
+    def _arguments(cls, port: int, *args: str) -> list[str]:
+        return ["--backend", cls.backend, "--host", "127.0.0.1", "--port", str(port),
+                "--request-id-header", ID_HEADER, *args, APP]
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -130,9 +130,8 @@ class AccessLogSuite:
         access, errors = directory / "access.log", directory / "server.log"
         # --log-output takes the start-up lines off stderr: the server is found by its port.
         port = free_port()
-        with ServerProcess(["--backend", cls.backend, "--host", "127.0.0.1", "--port", str(port),
-                            "--request-id-header", ID_HEADER, "--access-log", str(access),
-                            "--access-log-format", FORMAT, "--log-output", str(errors), APP]) as server:
+        with ServerProcess(cls._arguments(port, "--access-log", str(access), "--access-log-format", FORMAT,
+                                          "--log-output", str(errors))) as server:
             server.addresses = [f"127.0.0.1:{port}"]
             logged = Logged(server, access, directory, errors)
             wait_until(lambda: "as a backend" in "\n".join(logged.lines(errors)), 30,
@@ -145,8 +144,8 @@ class AccessLogSuite:
     def access_json(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
         directory = tmp_path_factory.mktemp("access-json")
         access = directory / "access.log"
-        with cls._start("--access-log", str(access), "--access-log-json",
-                        "--forwarded-allow-ips", "127.0.0.1") as server:
+        with start_server(*cls._arguments(0, "--access-log", str(access), "--access-log-json",
+                                          "--forwarded-allow-ips", "127.0.0.1")) as server:
             yield Logged(server, access, directory)
             assert server.stop() == 0, server.output
 
