@@ -423,12 +423,19 @@ def test_threads_finishing_together_lose_no_request(layer: Any, statsd: Statsd) 
     assert statsd.in_flight == 0
 
 
-def test_dead_statsd_is_logged_once(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dead_statsd_is_logged_once(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         address = "%s:%d" % sock.getsockname()
-    # Seen by caplog wherever an earlier test's logging configuration left propagation.
-    monkeypatch.setattr(logging.getLogger("chaussette"), "propagate", True)
+    # Its own handler on the logger, nothing propagated: each record is seen exactly once,
+    # whatever an earlier test's logging configuration left behind.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    log = logging.getLogger("chaussette")
+    monkeypatch.setattr(log, "handlers", [handler])
+    monkeypatch.setattr(log, "propagate", False)
+    monkeypatch.setattr(log, "level", logging.INFO)
     made = Metrics(hello, build_config({"statsd_host": address}))
     try:
         for _ in range(4):
@@ -436,7 +443,7 @@ def test_dead_statsd_is_logged_once(caplog: pytest.LogCaptureFixture, monkeypatc
             made.flush()
     finally:
         made.close()
-    refused = [record.getMessage() for record in caplog.records if "does not take metrics" in record.getMessage()]
+    refused = [record.getMessage() for record in records if "does not take metrics" in record.getMessage()]
     assert refused == [f"statsd at {address} does not take metrics (Connection refused): they are dropped "
                        "while it does not; this is logged once"]
 
