@@ -26,6 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from chaussette.errors import ChaussetteError
+from chaussette.layers import close_body
 from chaussette.requestid import ENVIRON_KEY as REQUEST_ID_KEY
 from chaussette.requestid import environ_key
 
@@ -123,9 +124,7 @@ class AccessLog:
             raise
         finally:
             try:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+                close_body(result)
             finally:
                 self._log(exchange)
 

@@ -18,6 +18,14 @@ if TYPE_CHECKING:
 App = Callable[..., Any]
 
 
+def close_body(result: Any) -> None:
+    """PEP 3333: a server calls the body's ``close()`` if it has one. A layer that wraps
+    the body calls it for the server, in its own ``close()``."""
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+
+
 @dataclass(frozen=True)
 class Layer:
     #: The setting that turns the layer on (any true value).

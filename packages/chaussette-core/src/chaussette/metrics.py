@@ -43,6 +43,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from chaussette.errors import ChaussetteError
+from chaussette.layers import close_body
 
 if TYPE_CHECKING:
     from chaussette.settings import Config
@@ -374,9 +375,7 @@ class Timed:
 
     def close(self) -> None:
         try:
-            close = getattr(self.result, "close", None)
-            if close is not None:
-                close()
+            close_body(self.result)
         finally:
             record, self.record = self.record, None
             if record is not None:  # once only, however often a server closes

@@ -39,6 +39,7 @@ from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from chaussette import registry
+from chaussette.layers import close_body
 
 if TYPE_CHECKING:
     from chaussette.lifecycle import Lifecycle
@@ -107,9 +108,7 @@ class InFlight:
 
     def close(self) -> None:
         try:
-            close = getattr(self.result, "close", None)
-            if close is not None:
-                close()
+            close_body(self.result)
         finally:
             self.requests.discard(self)
 
