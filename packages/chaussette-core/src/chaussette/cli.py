@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import NoReturn, Sequence
 
 from chaussette import __version__
 from chaussette.errors import ChaussetteError
+from chaussette.lifecycle import ForcedExit
 from chaussette.settings import CORE_SETTINGS, Setting, build_config, settings_with
 
 
@@ -56,7 +58,18 @@ def list_backends() -> str:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     argv = list(sys.argv[1:] if argv is None else argv)
-    sys.exit(run_cli(argv))
+    try:
+        code = run_cli(argv)
+    except ForcedExit as exc:
+        # The stop could not wait (second signal, graceful timeout): threads may still be
+        # in the application or in a backend's C loop. The interpreter's own exit would
+        # wait for the first and pull objects from under the second (meinheld died of
+        # SIGSEGV there), so once run()'s cleanup is done, leave without it.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+    sys.exit(code)
 
 
 def run_cli(argv: list[str]) -> int:

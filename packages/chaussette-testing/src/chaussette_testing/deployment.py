@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -33,7 +34,9 @@ EXAMPLE_PORT = "8080"
 EXAMPLE_BACKEND = "--backend gevent"
 EXAMPLE_APP_DIR = "/srv/app"
 USING = re.compile(r"\[(\d+)\] \[INFO\] Using '([\w-]+)' as a backend")
-START_TIMEOUT = 30.0
+#: A bound, not a measure: five workers importing their backend on a loaded two-core CI
+#: machine were seen to need more than 30s.
+START_TIMEOUT = 60.0
 #: Where a manager program is missing: chaussette-testing requires each of them.
 INSTALL_HINT = "reinstall chaussette-testing, which requires it, in the test environment"
 
@@ -81,7 +84,17 @@ class Manager:
             pids = [pid for pid in self.workers() if pid not in exclude]
             serving = {int(pid) for pid, _ in USING.findall(self.deployment.logs())}
             return pids if len(pids) == count and serving.issuperset(pids) else []
-        return wait_until(ready, timeout, f"{count} serving workers", self.deployment.logs)
+
+        def stacks() -> str:
+            """Where the workers that never said they serve are stuck: faulthandler (on
+            through PYTHONFAULTHANDLER) writes every thread's stack to a worker's log on
+            SIGABRT."""
+            serving = {int(pid) for pid, _ in USING.findall(self.deployment.logs())}
+            for pid in set(self.workers()) - serving - set(exclude):
+                os.kill(pid, signal.SIGABRT)
+            time.sleep(1)
+            return self.deployment.logs()
+        return wait_until(ready, timeout, f"{count} serving workers", stacks)
 
     def command(self, argv: Sequence[str], timeout: float, check: bool = True) -> str:
         """Run a control program; its output, or (``check``) a failure showing the logs."""
@@ -133,7 +146,8 @@ class Deployment:
         self.managers: list[Manager] = []
         shutil.copy(self.examples / "server.py", self.workdir / "server.py")
         path = os.environ.get("PATH", os.defpath)
-        self.env = dict(os.environ, PATH=f"{bin_dir()}{os.pathsep}{path}", PYTHONUNBUFFERED="1")
+        self.env = dict(os.environ, PATH=f"{bin_dir()}{os.pathsep}{path}", PYTHONUNBUFFERED="1",
+                        PYTHONFAULTHANDLER="1")
 
     def render(self, name: str, substitutions: Mapping[str, str]) -> Path:
         """Copy ``examples/name`` into the workdir, replacing each key (which must be there)."""
