@@ -63,6 +63,7 @@ bench_env() {  # script, args...
   PYTHON_VERSIONS=(3.12)
   use_local_pythons
   ensure_hatch
+  ensure_system_tools  # libev's headers: the harness builds bjoern
   exec hatch run "bench:$1" "${@:2}"
 }
 
