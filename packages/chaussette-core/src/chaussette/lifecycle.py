@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
     from chaussette.notify import Notifier
@@ -65,7 +65,8 @@ def request_stop(reason: str, drain: bool = True, exit_code: int = 0) -> bool:
 
 class Lifecycle:
     def __init__(self, graceful_timeout: float, log: logging.Logger, drain_delay: float = 0.0,
-                 notifier: Notifier | None = None, serving_status: str = "Serving") -> None:
+                 notifier: Notifier | None = None, serving_status: str = "Serving",
+                 announce: Sequence[str] = ()) -> None:
         global _current
         self.graceful_timeout = graceful_timeout
         self.drain_delay = drain_delay
@@ -73,6 +74,9 @@ class Lifecycle:
         #: systemd's notify socket, when it gave one: told READY once serving, STOPPING...
         self.notifier = notifier
         self.serving_status = serving_status
+        #: Logged by install(), when they are true: a manager, a test or a person that
+        #: reads "Serving on" and sends SIGTERM must find core's handlers in place.
+        self.announce = tuple(announce)
         #: The process's exit code once serving ends normally or by the graceful timeout.
         self.exit_code = 0
         #: A stop has begun (draining or stopping): a new one is not started.
@@ -104,6 +108,8 @@ class Lifecycle:
         with self._request_lock:
             self._installed = True
             early = self._requested is not None
+        for line in self.announce:
+            self.log.info("%s", line)
         if self.notifier is not None:  # install() is the backend saying it serves
             self.notifier.ready(self.serving_status)
             self.notifier.start_watchdog(self._delivery)

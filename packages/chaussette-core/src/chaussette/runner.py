@@ -111,14 +111,16 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
         pre_hook = resolve_hook(config.pre_hook, "--pre-hook")
         post_hook = resolve_hook(config.post_hook, "--post-hook")
         if app is None:
+            if not config.is_set("application"):
+                log.warning("no application given: serving chaussette's demo app (%s); name yours, "
+                            "e.g. chaussette myproject.wsgi.application", config.application)
             app = load_app(config.application, config.arguments, backend.accepts)
         log.info("Application is %r", app)
         status = f"Serving on {', '.join(listener.name for listener in listeners)} with {backend_class.name}"
-        lifecycle = Lifecycle(config.graceful_timeout, log, config.drain_delay, notifier, status)
+        announce = [f"Serving on {listener.name}" for listener in listeners]
+        announce.append(f"Using {backend_class.name!r} as a backend")
+        lifecycle = Lifecycle(config.graceful_timeout, log, config.drain_delay, notifier, status, announce)
         app = layers.wrap(backend.adapt(app), config, lifecycle)
-        for listener in listeners:
-            log.info("Serving on %s", listener.name)
-        log.info("Using %r as a backend", backend_class.name)
         if pre_hook is not None:
             log.info("Running the pre-hook %r", config.pre_hook)
         try:
