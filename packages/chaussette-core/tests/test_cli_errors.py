@@ -36,12 +36,13 @@ def bad_apps(tmp_path: Path) -> Path:
     ("no_such_module:app", ("module 'no_such_module' not found",)),
     ("chaussette.util.no_such_app", ("'chaussette.util' has no attribute 'no_such_app'",)),
     ("chaussette.util:no_such_app", ("'chaussette.util' has no attribute 'no_such_app'",)),
-    ("not_an_app.app", ("'not_an_app.app' is a int, not a WSGI application",)),
+    ("not_an_app.app", ("'not_an_app.app' is an int, not a WSGI application",)),
     ("not_an_app:factory()", ("is a str, not a WSGI application",)),
     ("not_an_app:failing_factory()", ("calling the factory", "ValueError: factory refused")),
     ("not_an_app:app()", ("is not callable, so it cannot be used as a factory",)),
     ("boom_at_import.app", ("importing 'boom_at_import", "RuntimeError: boom at import time")),
-    ("boom_at_import:app", ("importing 'boom_at_import' failed: RuntimeError: boom at import time",)),
+    ("boom_at_import:app", ("importing 'boom_at_import' failed at ",
+                            "boom_at_import.py:2: RuntimeError: boom at import time",)),
     ("not a:valid string", ("invalid import string",)),
 ])
 def test_bad_application(bad_apps: Path, app: str, fragments: tuple[str, ...]) -> None:
@@ -248,3 +249,154 @@ def test_missing_hook(tmp_path: Path) -> None:
 def test_out_of_range_values(args: tuple[str, ...], fragment: str) -> None:
     defaults = LOCAL if "--host" not in args and "--fd" not in args else ()
     assert_clean_error(run_chaussette(*defaults, *args), fragment)
+
+
+@pytest.mark.parametrize(("given", "needed"), [
+    (("--access-log-format", "%(h)s"), "--access-log"),
+    (("--access-log-json",), "--access-log"),
+    (("--forwarded-headers", "forwarded"), "--forwarded-allow-ips"),
+    (("--max-requests-jitter", "5"), "--max-requests"),
+    (("--statsd-prefix", "app"), "--statsd-host"),
+])
+def test_an_option_that_would_do_nothing_alone_is_refused(given: tuple[str, ...], needed: str) -> None:
+    message = assert_clean_error(run_chaussette(*LOCAL, *given))
+    assert message == f"{given[0]} does nothing without {needed}: add {needed} or remove {given[0]}"
+
+
+def test_every_front_door_refuses_a_lone_option_through_build_config() -> None:
+    """make_server(**kwargs) and [server:main] ini keys are read by the same function."""
+    from chaussette.errors import ChaussetteError
+    from chaussette.settings import build_config
+
+    with pytest.raises(ChaussetteError) as raised:
+        build_config({"max_requests_jitter": "5", "max_requests": "0"})
+    assert str(raised.value) == ("--max-requests-jitter does nothing without --max-requests: "
+                                 "add --max-requests or remove --max-requests-jitter")
+    assert build_config({"access_log_json": "false"}).access_log_json is False
+
+
+TRACEBACK_HINT = " (--log-level debug shows the traceback)"
+
+
+def test_import_failure_names_the_line_of_the_app_that_raised(bad_apps: Path) -> None:
+    path = bad_apps / "boom_at_import.py"
+    message = assert_clean_error(run_chaussette(*LOCAL, "--python-path", str(bad_apps), "boom_at_import:app"))
+    assert message == (f"importing 'boom_at_import' failed at {path}:2: RuntimeError: boom at import time"
+                       + TRACEBACK_HINT)
+
+
+def test_import_failure_inside_the_standard_library_names_the_app_line(tmp_path: Path) -> None:
+    """os.environ raises in os.py; the line to fix is the app's."""
+    path = write_module(tmp_path, "needs_env", """
+        import os
+
+        DATABASE = os.environ["CHAUSSETTE_TEST_UNSET_VARIABLE"]
+    """)
+    message = assert_clean_error(run_chaussette(*LOCAL, "--python-path", str(tmp_path), "needs_env:app"))
+    assert message == (f"importing 'needs_env' failed at {path}:4: KeyError: 'CHAUSSETTE_TEST_UNSET_VARIABLE'"
+                       + TRACEBACK_HINT)
+
+
+def test_syntax_error_names_its_line(tmp_path: Path) -> None:
+    path = write_module(tmp_path, "bad_syntax", """
+        app = None
+        def (:
+    """)
+    message = assert_clean_error(run_chaussette(*LOCAL, "--python-path", str(tmp_path), "bad_syntax:app"))
+    assert message.startswith(f"importing 'bad_syntax' failed at {path}:3: SyntaxError: ")
+    assert message.endswith(TRACEBACK_HINT)
+
+
+def test_failing_factory_names_its_line(bad_apps: Path) -> None:
+    path = bad_apps / "not_an_app.py"
+    message = assert_clean_error(run_chaussette(*LOCAL, "--python-path", str(bad_apps),
+                                                "not_an_app:failing_factory()"))
+    assert message == (f"calling the factory 'not_an_app:failing_factory()' failed at {path}:8: "
+                       "ValueError: factory refused" + TRACEBACK_HINT)
+
+
+@pytest.mark.parametrize(("app", "kind"), [("not_an_app.app", "an int"), ("not_an_app:factory()", "a str")])
+def test_what_is_not_an_app_is_named_with_its_article(bad_apps: Path, app: str, kind: str) -> None:
+    message = assert_clean_error(run_chaussette(*LOCAL, "--python-path", str(bad_apps), app))
+    assert message == f"{app!r} is {kind}, not a WSGI application (a callable taking environ and start_response)"
+
+
+WORKERS = ("chaussette has no {}: one chaussette is one process: run several with the process manager "
+           "(Circus numprocesses, Supervisor numprocs, systemd: several instances on one socket)")
+BIND = ("chaussette has no {}: use --host and --port (--host unix:/path for a unix socket), "
+        "or --fd for a socket the manager opened")
+TLS = "chaussette has no {}: chaussette serves plain HTTP: terminate TLS at the proxy in front of it (nginx, HAProxy)"
+DAEMON = "chaussette has no {}: chaussette stays in the foreground: the process manager runs it"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("-w", "4"), WORKERS.format("-w")),
+    (("--workers", "4"), WORKERS.format("--workers")),
+    (("--workers=4",), WORKERS.format("--workers")),
+    (("-w4",), WORKERS.format("-w")),
+    (("--bind", "0.0.0.0:8000"), BIND.format("--bind")),
+    (("--bind=unix:/run/app.sock",), BIND.format("--bind")),
+    (("-b", ":8000"), BIND.format("-b")),
+    (("--reload",), "chaussette has no --reload: use --use-reloader"),
+    (("--threads", "8"), "chaussette has no --threads: use the waitress backend: --backend waitress "
+                         "--waitress-threads N"),
+    (("--certfile", "cert.pem"), TLS.format("--certfile")),
+    (("--keyfile=key.pem",), TLS.format("--keyfile")),
+    (("-D",), DAEMON.format("-D")),
+    (("--daemon",), DAEMON.format("--daemon")),
+    (("--pid", "/run/app.pid"), "chaussette has no --pid: chaussette writes no pid file: the process manager "
+                                "knows the pid (systemd's MAINPID, circusctl pid, supervisorctl pid)"),
+])
+def test_gunicorn_and_uvicorn_options_say_what_to_do_instead(args: tuple[str, ...], expected: str) -> None:
+    result = run_chaussette(*LOCAL, *args, "chaussette.util.hello_app")
+    assert result.code == 2
+    assert result.stderr == f"chaussette: error: {expected}\n"
+
+
+def test_a_value_that_starts_like_a_foreign_flag_is_a_value() -> None:
+    result = run_chaussette(*LOCAL, "--access-log", "-", "--access-log-format", "-D %(D)s", "no_such_module.app")
+    assert_clean_error(result, "module 'no_such_module' not found")
+
+
+def test_after_double_dash_a_foreign_flag_is_not_taken_for_an_option() -> None:
+    result = run_chaussette(*LOCAL, "--", "--workers")
+    assert_clean_error(result, "invalid import string '--workers'")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("--graceful-timeout", "x"), "argument --graceful-timeout: invalid value 'x': "
+                                  "must be a number between 0 and 2147483647"),
+    (("--keep-alive=inf",), "argument --keep-alive: invalid value 'inf': must be a number between 0 and 2147483647"),
+    (("--backlog", "0"), "argument --backlog: invalid value '0': must be a whole number between 1 and 2147483647"),
+    (("--max-requests", "1.5"), "argument --max-requests: invalid value '1.5': "
+                                "must be a whole number between 0 and 2147483647"),
+    (("--port", "http"), "argument --port: invalid value 'http': must be a whole number"),
+    (("--fd", "x"), "argument --fd: invalid value 'x': must be a whole number"),
+    (("--log-level", "loud"), "argument --log-level: invalid value 'loud': "
+                              "must be one of critical, error, warning, info, debug"),
+    (("--forwarded-allow-ips", "localhost"), "argument --forwarded-allow-ips: 'localhost' is not an IP address, "
+                                             "a CIDR range, '*' or 'unix' (name addresses: 127.0.0.1, ::1)"),
+    (("--no-such-option",), "unrecognized arguments: --no-such-option"),
+])
+def test_a_bad_option_is_one_error_line_and_a_pointer_to_help(args: tuple[str, ...], expected: str) -> None:
+    result = run_chaussette(*LOCAL, *args)
+    assert result.code == 2
+    assert result.stderr == f"chaussette: error: {expected}\nrun chaussette --help for the options\n"
+
+
+def test_ini_and_keyword_booleans_say_what_they_accept() -> None:
+    from chaussette.errors import ChaussetteError
+    from chaussette.settings import build_config
+
+    with pytest.raises(ChaussetteError) as raised:
+        build_config({"use_reloader": "maybe"})
+    assert str(raised.value) == ("invalid value 'maybe' for use-reloader: "
+                                 "must be true or false (or 1/0, yes/no, on/off)")
+
+
+@pytest.mark.parametrize("args", [("--fake-greeting", "bonjour"), ("--fake-greeting=bonjour",)])
+def test_an_option_of_another_installed_backend_names_that_backend(fake_env: dict, args: tuple[str, ...]) -> None:
+    result = run_chaussette(*LOCAL, "--backend", "fake_single", *args, env=fake_env)
+    assert result.code == 2
+    assert result.error == ("--fake-greeting is an option of the fake_settings backend, not of fake_single: "
+                            "add --backend fake_settings")

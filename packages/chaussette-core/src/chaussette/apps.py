@@ -7,7 +7,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from chaussette.errors import AppImportError
-from chaussette.importer import import_string
+from chaussette.importer import failure, import_string
 
 WSGIApp = Callable[..., Any]
 
@@ -40,11 +40,12 @@ def load_app(spec: str, arguments: Sequence[str] = (),
             try:
                 app = obj(*arguments)
             except Exception as exc:
-                raise AppImportError(f"calling the factory {spec!r} failed: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+                raise AppImportError(failure(f"calling the factory {spec!r}", exc)) from exc
         else:
             app = obj
     if not accepts(app):
-        raise AppImportError(f"{spec!r} is a {type(app).__name__}, not a WSGI application "
+        kind = type(app).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        raise AppImportError(f"{spec!r} is {article} {kind}, not a WSGI application "
                              "(a callable taking environ and start_response)")
     return app

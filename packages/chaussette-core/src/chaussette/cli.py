@@ -8,40 +8,100 @@ import os
 import sys
 from typing import NoReturn, Sequence
 
-from chaussette import __version__
+from chaussette import __version__, foreign
 from chaussette.errors import ChaussetteError
 from chaussette.lifecycle import ForcedExit
 from chaussette.settings import CORE_SETTINGS, Setting, build_config, settings_with
 
 
-def build_parser(extra: Sequence[Setting] = (), backend: str = "") -> argparse.ArgumentParser:
-    """Core's options and the backend's own; a backend option that clashes with a core
-    one is refused (``settings_with``) before argparse would fail on it."""
-    settings_with(extra, backend)
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """Bad options end like every other chaussette error: one line, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"chaussette: error: {message}\nrun chaussette --help for the options\n")
+
+
+#: (group title, settings) of backend options; a title names one or more backends.
+Groups = Sequence[tuple[str, Sequence[Setting]]]
+
+
+def build_parser(groups: Groups = ()) -> argparse.ArgumentParser:
+    """Core's options and backends' own, each backend in its group; a backend option that
+    clashes with a core one is refused (``settings_with``) before argparse would fail on it."""
+    for title, extra in groups:
+        settings_with(extra, title)
+    foreign_flags = ", ".join("/".join(flags) for flags, _ in foreign.FOREIGN)
+    parser = _Parser(
         prog="chaussette",
         description="Serve a WSGI application on a socket chaussette binds or one a process "
-                    "manager already opened (--fd, systemd socket activation).")
+                    "manager already opened (--fd, systemd socket activation).",
+        epilog=f"Coming from gunicorn or uvicorn? {foreign_flags} are not options here: "
+               "each answers with what chaussette does instead.")
     parser.add_argument("--version", action="version", version=f"chaussette-core {__version__}")
     parser.add_argument("--list-backends", action="store_true",
                         help="List installed backends, and known ones with the package to install.")
     for setting in CORE_SETTINGS:
         setting.add_to(parser)
-    if extra:
-        group = parser.add_argument_group(f"{backend} backend options")
+    for title, extra in groups:
+        group = parser.add_argument_group(f"{title} backend options")
         for setting in extra:
             setting.add_to(group)
     return parser
 
 
+def _before_dashes(argv: Sequence[str]) -> Sequence[str]:
+    return argv[:argv.index("--")] if "--" in argv else argv
+
+
 def _requested_backend(argv: Sequence[str]) -> str:
-    """Find --backend before parsing, so the backend's own options can join the parser."""
+    """Find --backend before parsing, so the backend's own options can join the parser;
+    "" when it is not given."""
     for index, arg in enumerate(argv):
         if arg == "--backend" and index + 1 < len(argv):
             return argv[index + 1]
         if arg.startswith("--backend="):
             return arg.split("=", 1)[1]
-    return "wsgiref"
+    return ""
+
+
+def _installed_settings() -> dict[str, tuple[Setting, ...]]:
+    """The settings of every installed backend that loads and declares some. It imports
+    them all, so it runs only for --help and for an option the chosen backend lacks."""
+    from chaussette import registry
+
+    found: dict[str, tuple[Setting, ...]] = {}
+    for name in sorted(registry.installed()):
+        try:
+            settings = tuple(registry.load(name).settings)
+            settings_with(settings, name)
+        except ChaussetteError:
+            continue  # reported when the backend is chosen
+        if settings:
+            found[name] = settings
+    return found
+
+
+def _help_groups() -> list[tuple[str, tuple[Setting, ...]]]:
+    """Every installed backend's options; backends sharing one table share one group."""
+    names: list[list[str]] = []
+    tables: list[tuple[Setting, ...]] = []
+    for name, settings in _installed_settings().items():
+        if settings in tables:
+            names[tables.index(settings)].append(name)
+        else:
+            names.append([name])
+            tables.append(settings)
+    return [(", ".join(group), table) for group, table in zip(names, tables, strict=True)]
+
+
+def _unrecognized(unknown: Sequence[str], backend: str) -> str:
+    """argparse's message, unless an option is another installed backend's: then say which."""
+    typed = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")]
+    for name, settings in _installed_settings().items():
+        for flag in typed:
+            if any(flag in setting.flags for setting in settings):
+                return f"{flag} is an option of the {name} backend, not of {backend}: add --backend {name}"
+    return f"unrecognized arguments: {' '.join(unknown)}"
 
 
 def list_backends() -> str:
@@ -75,22 +135,32 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 def run_cli(argv: list[str]) -> int:
     from chaussette import logs, registry
 
+    instead = foreign.advice(argv)
+    if instead:
+        print(f"chaussette: error: {instead}", file=sys.stderr)
+        return 2
     debug = False
-    backend_name = _requested_backend(argv)
+    options = _before_dashes(argv)
+    backend_name = _requested_backend(options) or "wsgiref"
     backend_class = None
     backend_error: ChaussetteError | None = None
-    if "--list-backends" not in argv:  # listing must not import any backend
+    if "--list-backends" not in options:  # listing must not import any backend
         try:
             backend_class = registry.load(backend_name)
         except ChaussetteError as exc:
             backend_error = exc
     extra = backend_class.settings if backend_class else ()
+    groups: Groups = [(backend_name, extra)] if extra else []
+    if not _requested_backend(options) and ("-h" in options or "--help" in options):
+        groups = _help_groups()
     try:
-        parser = build_parser(extra, backend_name)
+        parser = build_parser(groups)
     except ChaussetteError as exc:
         print(f"chaussette: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    namespace = parser.parse_args(argv)
+    namespace, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(_unrecognized(unknown, backend_name))
     if namespace.list_backends:
         print(list_backends())
         return 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sysconfig
+import traceback
 from typing import Any
 
 from chaussette.errors import AppImportError
@@ -48,9 +51,38 @@ def _import_module(module_name: str, missing_ok: bool = False) -> Any:
                 raise _Missing from None
             raise AppImportError(f"module {module_name!r} not found; check the name, the current "
                                  "directory and --python-path") from exc
-        raise AppImportError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+        raise AppImportError(failure(f"importing {module_name!r}", exc)) from exc
     except Exception as exc:
-        raise AppImportError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+        raise AppImportError(failure(f"importing {module_name!r}", exc)) from exc
+
+
+#: Where code that is not the user's lives: importlib, whose frames sit between the
+#: import and the module's code, then the standard library and installed packages.
+_IMPORTLIB = os.path.join(os.path.dirname(importlib.__file__), "")
+_LIBRARIES = tuple(os.path.join(path, "") for path in {
+    sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def failure(what: str, exc: BaseException) -> str:
+    """``<what> failed at file:line: Type: message``, pointing at the line of the user's
+    code that raised, for an ``exc`` caught right around the call that ran that code."""
+    where = raised_at(exc)
+    at = f" at {where}" if where else ""
+    return f"{what} failed{at}: {type(exc).__name__}: {exc} (--log-level debug shows the traceback)"
+
+
+def raised_at(exc: BaseException) -> str | None:
+    """``file:line`` of the deepest frame in the user's own code, below the frame that
+    caught ``exc``: not importlib's (frozen or not) nor another library's; else the
+    deepest frame outside importlib (an application installed in site-packages)."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{exc.filename}:{exc.lineno}"  # compiling fails inside importlib
+    below = exc.__traceback__.tb_next if exc.__traceback__ else None
+    frames = [frame for frame in traceback.extract_tb(below)
+              if not frame.filename.startswith("<") and not frame.filename.startswith(_IMPORTLIB)]
+    own = [frame for frame in frames if not frame.filename.startswith(_LIBRARIES)]
+    deepest = own[-1] if own else frames[-1] if frames else None
+    return f"{deepest.filename}:{deepest.lineno}" if deepest else None
 
 
 def _resolve(obj: Any, module_name: str, attrs: list[str]) -> Any:

@@ -9,6 +9,7 @@ same class and they join the table when the backend is chosen.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -28,25 +29,50 @@ def as_bool(value: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"not a boolean: {value!r}")
+    raise ValueError("must be true or false (or 1/0, yes/no, on/off)")
 
 
 #: Upper bound of numeric settings: what listen(), setitimer(), socket timeouts and fds
 #: accept everywhere, so an absurd value is refused here instead of crashing later.
 MAX_INT = 2**31 - 1
 
+# The converters' messages are shown to people as they are ("invalid value 'x': <message>"),
+# so they say what is expected rather than repeat int()'s "invalid literal for int()".
 
-def positive_int(value: Any) -> int:
-    number = int(value)
-    if not 1 <= number <= MAX_INT:
-        raise ValueError(f"must be between 1 and {MAX_INT}, got {number}")
+
+def integer(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from the Python API
+        raise ValueError("must be a whole number") from None
+
+
+def _bounded_int(value: Any, low: int) -> int:
+    number: int | None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not low <= number <= MAX_INT:
+        raise ValueError(f"must be a whole number between {low} and {MAX_INT}")
     return number
 
 
+def positive_int(value: Any) -> int:
+    return _bounded_int(value, 1)
+
+
+def non_negative_int(value: Any) -> int:
+    return _bounded_int(value, 0)
+
+
 def non_negative_float(value: Any) -> float:
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
     if not 0 <= number <= MAX_INT:  # also refuses nan and inf
-        raise ValueError(f"must be between 0 and {MAX_INT}, got {value}")
+        raise ValueError(f"must be a number between 0 and {MAX_INT}")
     return number
 
 
@@ -68,21 +94,14 @@ def name_list(value: Any) -> tuple[str, ...]:
     return tuple(word.strip().lower() for word in text.replace(" ", ",").split(",") if word.strip())
 
 
-def non_negative_int(value: Any) -> int:
-    number = int(value)
-    if not 0 <= number <= MAX_INT:
-        raise ValueError(f"must be between 0 and {MAX_INT}, got {number}")
-    return number
-
-
 def fd_list(value: Any) -> list[int]:
     """Accept one fd, a list of fds, or a comma-separated string of them (ini files)."""
     if isinstance(value, int):
         fds = [value]
     elif isinstance(value, str):
-        fds = [int(part) for part in value.split(",") if part.strip()]
+        fds = [integer(part) for part in value.split(",") if part.strip()]
     else:
-        fds = [int(part) for part in value]
+        fds = [integer(part) for part in value]
     for fd in fds:
         if not 0 <= fd <= MAX_INT:
             raise ValueError(f"a file descriptor is between 0 and {MAX_INT}, got {fd}")
@@ -91,7 +110,10 @@ def fd_list(value: Any) -> list[int]:
 
 @dataclass(frozen=True)
 class Setting:
-    """One option. ``flags`` empty means positional; ``cli=False`` hides it from argv."""
+    """One option. ``flags`` empty means positional; ``cli=False`` hides it from argv.
+    ``needs`` names the setting without which this one would do nothing: giving it alone
+    is refused, since a format for an access log that is never written looks like a
+    working option."""
 
     name: str
     help: str
@@ -104,15 +126,19 @@ class Setting:
     nargs: str | None = None
     metavar: str | None = None
     cli: bool = True
+    needs: str | None = None
 
     def add_to(self, parser: argparse._ActionsContainer) -> None:
-        kwargs: dict[str, Any] = {"help": self.help, "default": None}
+        # Defaults stay None in the parser, so build_config can tell given from defaulted
+        # (Config.explicit); the help states them instead.
+        kwargs: dict[str, Any] = {"help": self.help + _default_note(self), "default": None}
         if self.flag:
             kwargs["action"] = "store_true"
         else:
             # Repeatable and nargs="*" settings are converted as a whole list by build_config;
             # argparse must hand over plain words, not convert each one (tuple("abc")...).
-            kwargs["type"] = int if self.repeatable else str if self.nargs == "*" else self.convert
+            convert = integer if self.repeatable else str if self.nargs == "*" else self.convert
+            kwargs["type"] = _for_argparse(convert)
             if self.repeatable:
                 kwargs["action"] = "append"
             if self.choices:
@@ -124,8 +150,34 @@ class Setting:
         if self.flags:
             parser.add_argument(*self.flags, dest=self.name, **kwargs)
         else:
-            kwargs.pop("default")
-            parser.add_argument(self.name, default=self.default, **kwargs)
+            parser.add_argument(self.name, **kwargs)
+
+
+def _default_note(setting: Setting) -> str:
+    """`` (default: X)`` for --help; nothing for flags and for settings that are off by default."""
+    default = setting.default
+    if setting.flag or default is None or default == "" or default == ():
+        return ""
+    if isinstance(default, tuple):
+        shown = ",".join(str(item) for item in default)
+    elif isinstance(default, float):
+        shown = f"{default:g}"
+    else:
+        shown = str(default)
+    return f" (default: {shown})".replace("%", "%%")  # argparse %-formats help
+
+
+def _for_argparse(convert: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """argparse words a converter's ValueError after the function's name ("invalid
+    non_negative_float value"); say the converter's own message instead."""
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except argparse.ArgumentTypeError:
+            raise  # already worded for people (proxy.EntryError)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: {exc}") from None
+    return parse
 
 
 CORE_SETTINGS: tuple[Setting, ...] = (
@@ -136,7 +188,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             default=(), nargs="*", convert=words),
     Setting("host", "Host to bind: localhost, 0.0.0.0, ::1, [::], unix:/path, unix:///path or fd://N.",
             default="localhost", flags=("--host",)),
-    Setting("port", "Port to bind (0 picks a free one).", default=8080, convert=int, flags=("--port",)),
+    Setting("port", "Port to bind (0 picks a free one).", default=8080, convert=integer, flags=("--port",)),
     Setting("fd", "Serve on this inherited, already bound socket fd (repeatable). Wins over --host.",
             default=(), convert=fd_list, flags=("--fd",), repeatable=True, metavar="N"),
     Setting("backlog", "Listen queue length.", default=2048, convert=positive_int, flags=("--backlog",)),
@@ -177,10 +229,10 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("access_log_format", "Access log line format with gunicorn's atoms, e.g. "
             "'%%(h)s %%(l)s %%(u)s %%(t)s \"%%(r)s\" %%(s)s %%(b)s \"%%(f)s\" \"%%(a)s\" %%(D)s', plus "
             "%%(request_id)s (default: common log format, then the request id when --request-id-header "
-            "is set; see docs/logging.md).", flags=("--access-log-format",), metavar="FORMAT"),
+            "is set; see docs/logging.md).", flags=("--access-log-format",), metavar="FORMAT", needs="access_log"),
     Setting("access_log_json", "Write the access log as one JSON object a line (fields in "
             "docs/logging.md); excludes --access-log-format.", default=False,
-            convert=as_bool, flags=("--access-log-json",), flag=True),
+            convert=as_bool, flags=("--access-log-json",), flag=True, needs="access_log"),
     # The two converters check every entry when the settings are read, before any socket
     # opens; chaussette.proxy (and ipaddress) is imported only when an option is given.
     Setting("forwarded_allow_ips", "Trust forwarded headers from these peers: addresses and CIDR "
@@ -192,12 +244,12 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     # Forwarded is opt-in: most proxies (nginx's usual configuration, cloud load balancers)
     # set only X-Forwarded-For/-Proto and pass a client's own Forwarded header through.
     Setting("forwarded_headers", "Which forwarded headers a trusted peer may set, comma-separated: "
-            "forwarded, x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded-port "
-            "(default: x-forwarded-for,x-forwarded-proto); the others are removed. Name only "
+            "forwarded, x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded-port; "
+            "the others are removed. Name only "
             "headers your proxy sets or clears on every request.",
             default=("x-forwarded-for", "x-forwarded-proto"),
             convert=lambda value: __import__("chaussette.proxy").proxy.header_list(value),
-            flags=("--forwarded-headers",), metavar="LIST"),
+            flags=("--forwarded-headers",), metavar="LIST", needs="forwarded_allow_ips"),
     Setting("request_id_header", "Header carrying a request id (e.g. X-Request-ID): taken from the "
             "request when sane (1 to 200 visible ASCII characters), else generated; put in the environ "
             "(chaussette.request_id), the response and the access log.",
@@ -214,7 +266,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             flags=("--max-requests",), metavar="N"),
     Setting("max_requests_jitter", "Add a random 0..J to --max-requests, so workers started "
             "together do not all recycle together.", default=0, convert=non_negative_int,
-            flags=("--max-requests-jitter",), metavar="J"),
+            flags=("--max-requests-jitter",), metavar="J", needs="max_requests"),
     Setting("timeout", "Seconds after which a running request is reported as stuck, with its stack "
             "(off by default); on a backend where it holds the only loop, the process then stops "
             "and exits with code 70 for the manager to replace it.", convert=non_negative_float,
@@ -223,7 +275,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "second, with gunicorn's metric names (docs/metrics.md). Off by default.",
             flags=("--statsd-host",), metavar="HOST:PORT"),
     Setting("statsd_prefix", "Prefix of every statsd metric name; a dot is added unless it ends with one.",
-            default="", flags=("--statsd-prefix",), metavar="PREFIX"),
+            default="", flags=("--statsd-prefix",), metavar="PREFIX", needs="statsd_host"),
 )
 
 
@@ -285,6 +337,11 @@ class Config:
 CORE_NAMES = frozenset(setting.name for setting in CORE_SETTINGS)
 
 
+def flag_of(setting: Setting) -> str:
+    """How a person names the setting: its first flag, or its ini key."""
+    return setting.flags[0] if setting.flags else setting.name
+
+
 def build_config(given: Mapping[str, Any], settings: Iterable[Setting] = CORE_SETTINGS) -> Config:
     """Convert and default ``given`` (CLI namespace, kwargs or ini keys) against the table.
 
@@ -311,6 +368,11 @@ def build_config(given: Mapping[str, Any], settings: Iterable[Setting] = CORE_SE
         if setting.choices and values[name] not in setting.choices:
             raise ChaussetteError(f"invalid value {raw!r} for {name.replace('_', '-')}: "
                                   f"choose from {', '.join(setting.choices)}")
+    for name in sorted(explicit):
+        needs = table[name].needs
+        if needs and values[name] != table[name].default and values[needs] == table[needs].default:
+            raise ChaussetteError(f"{flag_of(table[name])} does nothing without {flag_of(table[needs])}: "
+                                  f"add {flag_of(table[needs])} or remove {flag_of(table[name])}")
     core = {name: value for name, value in values.items() if name in CORE_NAMES}
     extra = {name: value for name, value in values.items() if name not in CORE_NAMES}
     return Config(**core, extra=extra, explicit=frozenset(explicit))
