@@ -71,10 +71,17 @@ Line = Callable[[Exchange], str]
 
 
 def access_log(app: Callable[..., Any], config: Config) -> AccessLog:
-    """The access log layer the settings ask for; a bad format is refused here, at
-    start-up, before the log file is opened."""
+    """The access log layer the settings ask for; a bad format is refused at start-up,
+    before the log file is opened."""
     from chaussette.logs import access_log_file
 
+    line = line_format(config)
+    assert config.access_log is not None  # the layer is only built when it is set
+    return AccessLog(app, line, access_log_file(config.access_log).write_line)
+
+
+def line_format(config: Config) -> Line:
+    """How each line is written, or one line saying what is wrong with the format."""
     if config.access_log_json and config.access_log_format is not None:
         raise ChaussetteError("--access-log-format and --access-log-json exclude each other: "
                               "JSON lines have fixed fields (see docs/logging.md); give one of them")
@@ -83,8 +90,7 @@ def access_log(app: Callable[..., Any], config: Config) -> AccessLog:
     else:
         fmt = config.access_log_format
         line = common_line(bool(config.request_id_header)) if fmt is None else compile_format(fmt)
-    assert config.access_log is not None  # the layer is only built when it is set
-    return AccessLog(app, line, access_log_file(config.access_log).write_line)
+    return line
 
 
 class AccessLog:

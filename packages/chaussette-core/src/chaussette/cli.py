@@ -6,26 +6,33 @@ import argparse
 import logging
 import os
 import sys
-from typing import NoReturn, Sequence
+from typing import Any, Mapping, NoReturn, Sequence
 
-from chaussette import __version__, foreign
-from chaussette.errors import ChaussetteError
+from chaussette import __version__, foreign, sources
+from chaussette.errors import ChaussetteError, UsageError
 from chaussette.lifecycle import ForcedExit
 from chaussette.settings import CORE_SETTINGS, Setting, build_config, settings_with
 
 
 class _Parser(argparse.ArgumentParser):
-    """Bad options end like every other chaussette error: one line, not a usage block."""
+    """Bad options end like every other chaussette error: one line, not a usage block;
+    ``where`` names the variable they came from when it is not the command line."""
+
+    where = ""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"chaussette: error: {message}\nrun chaussette --help for the options\n")
+        self.exit(2, f"chaussette: error: {self.where}{message}\nrun chaussette --help for the options\n")
 
 
 #: (group title, settings) of backend options; a title names one or more backends.
 Groups = Sequence[tuple[str, Sequence[Setting]]]
 
 
-def build_parser(groups: Groups = ()) -> argparse.ArgumentParser:
+#: Options of the command itself, not settings: never part of a Config.
+COMMAND_OPTIONS = ("list_backends", "config", "check_config")
+
+
+def build_parser(groups: Groups = (), where: str = "") -> argparse.ArgumentParser:
     """Core's options and backends' own, each backend in its group; a backend option that
     clashes with a core one is refused (``settings_with``) before argparse would fail on it."""
     for title, extra in groups:
@@ -37,9 +44,19 @@ def build_parser(groups: Groups = ()) -> argparse.ArgumentParser:
                     "manager already opened (--fd, systemd socket activation).",
         epilog=f"Coming from gunicorn or uvicorn? {foreign_flags} are not options here: "
                "each answers with what chaussette does instead.")
+    parser.where = where
     parser.add_argument("--version", action="version", version=f"chaussette-core {__version__}")
     parser.add_argument("--list-backends", action="store_true",
                         help="List installed backends, and known ones with the package to install.")
+    parser.add_argument("--config", metavar="FILE",
+                        help=f"Read settings from this TOML file (or ${sources.CONFIG}): keys named like "
+                             "the options, a backend's under [backend.NAME]. The environment "
+                             f"(${sources.PREFIX}<NAME>, ${sources.CMD_ARGS}) wins over it, the command "
+                             "line over both; see docs/configuration.md.")
+    parser.add_argument("--check-config", action="store_true",
+                        help="Read every setting, load the backend and the application, open no socket "
+                             "or file; print the effective settings as TOML, each with where it came "
+                             "from, and exit 0 (or 1 with the error).")
     for setting in CORE_SETTINGS:
         setting.add_to(parser)
     for title, extra in groups:
@@ -53,13 +70,13 @@ def _before_dashes(argv: Sequence[str]) -> Sequence[str]:
     return argv[:argv.index("--")] if "--" in argv else argv
 
 
-def _requested_backend(argv: Sequence[str]) -> str:
-    """Find --backend before parsing, so the backend's own options can join the parser;
-    "" when it is not given."""
-    for index, arg in enumerate(argv):
-        if arg == "--backend" and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith("--backend="):
+def _option_value(words: Sequence[str], flag: str) -> str:
+    """Find an option's value before parsing (the backend's options must join the parser,
+    the config file must be read to know the backend); "" when it is not given."""
+    for index, arg in enumerate(words):
+        if arg == flag and index + 1 < len(words):
+            return words[index + 1]
+        if arg.startswith(f"{flag}="):
             return arg.split("=", 1)[1]
     return ""
 
@@ -132,29 +149,48 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(code)
 
 
-def run_cli(argv: list[str]) -> int:
+def _given(namespace: argparse.Namespace) -> dict[str, Any]:
+    """What was typed: argparse leaves the rest None (or an empty list of arguments)."""
+    return {name: value for name, value in vars(namespace).items()
+            if name not in COMMAND_OPTIONS and value is not None and value != []}
+
+
+def run_cli(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
     from chaussette import logs, registry
 
-    instead = foreign.advice(argv)
-    if instead:
-        print(f"chaussette: error: {instead}", file=sys.stderr)
-        return 2
+    environ = os.environ if environ is None else environ
     debug = False
-    options = _before_dashes(argv)
-    backend_name = _requested_backend(options) or "wsgiref"
+    try:
+        extra_args = sources.cmd_args(environ)
+        for words, where in ((argv, ""), (extra_args, f"{sources.CMD_ARGS}: ")):
+            instead = foreign.advice(words)
+            if instead:
+                raise UsageError(f"{where}{instead}")
+        options = _before_dashes(argv)
+        listing = "--list-backends" in options
+        path = (_option_value(options, "--config") or _option_value(extra_args, "--config")
+                or environ.get(sources.CONFIG, ""))
+        document = sources.read_file(path) if path and not listing else {}
+    except ChaussetteError as exc:
+        print(f"chaussette: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    chosen = (_option_value(options, "--backend") or _option_value(extra_args, "--backend")
+              or environ.get(f"{sources.PREFIX}BACKEND", "") or sources.backend_of(document) or "")
+    backend_name = chosen or "wsgiref"
     backend_class = None
     backend_error: ChaussetteError | None = None
-    if "--list-backends" not in options:  # listing must not import any backend
+    if not listing:  # listing must not import any backend
         try:
             backend_class = registry.load(backend_name)
         except ChaussetteError as exc:
             backend_error = exc
     extra = backend_class.settings if backend_class else ()
     groups: Groups = [(backend_name, extra)] if extra else []
-    if not _requested_backend(options) and ("-h" in options or "--help" in options):
+    if not chosen and ("-h" in options or "--help" in options):
         groups = _help_groups()
     try:
         parser = build_parser(groups)
+        extra_parser = build_parser(groups, where=f"{sources.CMD_ARGS}: ")
     except ChaussetteError as exc:
         print(f"chaussette: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -164,14 +200,33 @@ def run_cli(argv: list[str]) -> int:
     if namespace.list_backends:
         print(list_backends())
         return 0
-    values = {key: value for key, value in vars(namespace).items() if key != "list_backends"}
+    extra_namespace, unknown = extra_parser.parse_known_args(extra_args)
+    if unknown:
+        extra_parser.error(_unrecognized(unknown, backend_name))
     try:
-        config = build_config(values, settings_with(extra, backend_name))
+        table = settings_with(extra, backend_name)
+        given = sources.Given()
+        if path:
+            known = set(registry.KNOWN) | set(registry.installed())
+            given.add_from(sources.from_file(path, document, table, backend_name, known))
+        given.add_from(sources.from_environment(environ, table, backend_name))
+        given.add(_given(extra_namespace), sources.CMD_ARGS)
+        given.add(_given(namespace), sources.COMMAND_LINE)
+        config = build_config(given.values, table)
         debug = config.log_level == "debug"
-        log = logs.configure(config.log_level, config.log_output)
+        if namespace.check_config:
+            log = logs.configure(config.log_level, "-")  # --check-config opens no file
+        else:
+            log = logs.configure(config.log_level, config.log_output)
         if backend_error is not None:
             raise backend_error
         assert backend_class is not None
+        if namespace.check_config:
+            from chaussette.runner import check
+
+            check(config, backend_class, log)
+            print(sources.render(config, table, given.origins), end="")
+            return 0
         if config.use_reloader:
             from chaussette.reloader import run_with_reloader
 

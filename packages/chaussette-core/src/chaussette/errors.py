@@ -21,3 +21,9 @@ class AppImportError(ChaussetteError):
 
 class SocketError(ChaussetteError):
     """A listening socket could not be opened or adopted."""
+
+
+class UsageError(ChaussetteError):
+    """Options that do not parse: exits 2, as argparse's own usage errors do."""
+
+    exit_code = 2

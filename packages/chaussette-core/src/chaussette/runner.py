@@ -74,7 +74,10 @@ def prepare(backend_class: type[Backend], config: Config, log: logging.Logger) -
     return open_listeners(addresses, config.backlog)
 
 
-def resolve_hook(name: str | None, option: str) -> Callable[[Any], Any] | None:
+Hook = Callable[[Any], Any]
+
+
+def resolve_hook(name: str | None, option: str) -> Hook | None:
     if not name:
         return None
     try:
@@ -86,12 +89,44 @@ def resolve_hook(name: str | None, option: str) -> Callable[[Any], Any] | None:
     return hook
 
 
+def check(config: Config, backend_class: type[Backend], log: logging.Logger) -> None:
+    """``--check-config``: everything ``run`` does before it serves, opening no socket and
+    no file, so a deploy script can refuse a broken release before any worker restarts."""
+    from chaussette.access import line_format
+
+    check_options(backend_class, config, plan_addresses(config, log))
+    backend = backend_class(config, log)
+    backend.check()
+    load(config, backend, log)
+    if config.access_log is not None:
+        line_format(config)
+
+
+def load(config: Config, backend: Backend, log: logging.Logger,
+         app: Callable[..., Any] | None = None) -> tuple[Callable[..., Any], Hook | None, Hook | None]:
+    """Patch for the backend, then import the user's code: the application (unless
+    given) and the hooks."""
+    from chaussette.apps import extend_python_path, load_app
+
+    if backend.capabilities.monkey_patch and not config.no_monkey:
+        backend.patch()
+    # Everything of the user's is imported after patching: hooks may import socket
+    # or threading as much as the application does.
+    extend_python_path(config.python_path)
+    pre_hook = resolve_hook(config.pre_hook, "--pre-hook")
+    post_hook = resolve_hook(config.post_hook, "--post-hook")
+    if app is None:
+        if not config.is_set("application"):
+            log.warning("no application given: serving chaussette's demo app (%s); name yours, "
+                        "e.g. chaussette myproject.wsgi.application", config.application)
+        app = load_app(config.application, config.arguments, backend.accepts)
+    return app, pre_hook, post_hook
+
+
 def run(config: Config, backend_class: type[Backend], log: logging.Logger,
         app: Callable[..., Any] | None = None, listeners: list[Listener] | None = None) -> int:
     """Serve until stopped; returns the exit code. ``app``/``listeners`` may be given
     ready-made by the Python API (which checked the options when it opened them)."""
-    from chaussette.apps import extend_python_path, load_app
-
     backend = backend_class(config, log)
     if listeners is None:
         addresses = plan_addresses(config, log)
@@ -103,18 +138,8 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
     try:
         # Before patching: its socket is the standard library's, like the listeners.
         notifier = Notifier.from_environment(log)
-        if backend_class.capabilities.monkey_patch and not config.no_monkey:
-            backend.patch()
-        # Everything of the user's is imported after patching: hooks may import socket
-        # or threading as much as the application does.
-        extend_python_path(config.python_path)
-        pre_hook = resolve_hook(config.pre_hook, "--pre-hook")
-        post_hook = resolve_hook(config.post_hook, "--post-hook")
-        if app is None:
-            if not config.is_set("application"):
-                log.warning("no application given: serving chaussette's demo app (%s); name yours, "
-                            "e.g. chaussette myproject.wsgi.application", config.application)
-            app = load_app(config.application, config.arguments, backend.accepts)
+        app, pre_hook, post_hook = load(config, backend, log, app)
+        log.info("Application is %r", app)
         log.info("Application is %r", app)
         status = f"Serving on {', '.join(listener.name for listener in listeners)} with {backend_class.name}"
         announce = [f"Serving on {listener.name}" for listener in listeners]

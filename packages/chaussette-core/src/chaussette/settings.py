@@ -342,6 +342,19 @@ def flag_of(setting: Setting) -> str:
     return setting.flags[0] if setting.flags else setting.name
 
 
+def convert(setting: Setting, raw: Any) -> Any:
+    """``raw`` (a string from argv, the environment or an ini file, or a TOML value) as
+    the setting's type, or one line saying what is wrong with it."""
+    name = setting.name.replace("_", "-")
+    try:
+        value = setting.convert(raw)
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
+        raise ChaussetteError(f"invalid value {raw!r} for {name}: {exc}") from None
+    if setting.choices and value not in setting.choices:
+        raise ChaussetteError(f"invalid value {raw!r} for {name}: choose from {', '.join(setting.choices)}")
+    return value
+
+
 def build_config(given: Mapping[str, Any], settings: Iterable[Setting] = CORE_SETTINGS) -> Config:
     """Convert and default ``given`` (CLI namespace, kwargs or ini keys) against the table.
 
@@ -361,13 +374,7 @@ def build_config(given: Mapping[str, Any], settings: Iterable[Setting] = CORE_SE
             values[name] = setting.default
             continue
         explicit.add(name)
-        try:
-            values[name] = setting.convert(raw)
-        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
-            raise ChaussetteError(f"invalid value {raw!r} for {name.replace('_', '-')}: {exc}") from None
-        if setting.choices and values[name] not in setting.choices:
-            raise ChaussetteError(f"invalid value {raw!r} for {name.replace('_', '-')}: "
-                                  f"choose from {', '.join(setting.choices)}")
+        values[name] = convert(setting, raw)
     for name in sorted(explicit):
         needs = table[name].needs
         if needs and values[name] != table[name].default and values[needs] == table[needs].default:

@@ -31,12 +31,11 @@ class MeinheldBackend(Backend):
     summary = "meinheld: C event loop (picoev) with greenlets, monkey-patched sockets and time.sleep"
     capabilities = Capabilities(monkey_patch=True, max_keep_alive=MAX_TIMEOUT, one_loop=True)
     settings = (
-        Setting("meinheld_max_content_length", "Largest request body accepted (larger: 413) "
-                "(meinheld's default: 16777216).",
+        Setting("meinheld_max_content_length", "Largest request body accepted (larger: 413).",
                 default=MAX_CONTENT_LENGTH, convert=positive_int, flags=("--meinheld-max-content-length",),
                 metavar="BYTES"),
         Setting("meinheld_client_body_buffer_size", "Request bodies larger than this are spooled "
-                "to a temporary file instead of memory (meinheld's default: 512000).",
+                "to a temporary file instead of memory.",
                 default=CLIENT_BODY_BUFFER_SIZE, convert=positive_int,
                 flags=("--meinheld-client-body-buffer-size",), metavar="BYTES"),
         Setting("meinheld_max_fd", "Size of meinheld's file-descriptor table: at most this many "

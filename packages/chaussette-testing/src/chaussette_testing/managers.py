@@ -282,9 +282,10 @@ class ProcessManagerSuite:
         assert activation.workers() == [], "chaussette must start on the first connection only"
         first = get(activation.address, timeout=START_TIMEOUT)  # this connection activates it
         assert first.pid == activation.pid, (first, deployment.logs())
-        logs = deployment.logs()
-        assert "Using 1 socket(s) from systemd socket activation" in logs
-        assert f"Using '{self.backend}' as a backend" in logs
+        # Logged once the stop handlers are in place: a C loop may answer before that.
+        using = f"Using '{self.backend}' as a backend"
+        wait_until(lambda: using in deployment.logs(), START_TIMEOUT, using, deployment.logs)
+        assert "Using 1 socket(s) from systemd socket activation" in deployment.logs()
         assert get(activation.address).pid == activation.pid
 
     def test_systemd_stop_finishes_in_flight_requests(self, deployment: Deployment) -> None:

@@ -29,23 +29,21 @@ class WaitressBackend(Backend):
     capabilities = Capabilities(spawn=True)
     settings = (
         Setting("waitress_threads", "Worker threads running the application, i.e. requests served "
-                "at once (waitress's default: 4). --spawn N sets it too.",
+                "at once; --spawn N sets it too.",
                 default=4, convert=positive_int, flags=("--waitress-threads",), metavar="N"),
         Setting("waitress_connection_limit", "Client connections held open at once, idle keep-alive "
                 "ones included; past it waitress stops accepting and new clients wait in the "
-                "listen queue (waitress's default: 100).",
+                "listen queue.",
                 default=100, convert=positive_int, flags=("--waitress-connection-limit",), metavar="N"),
         Setting("waitress_channel_timeout", "Seconds a connection may stay without activity before "
-                "it is closed, idle keep-alive ones included (waitress's default: 120; "
-                "--keep-alive N sets it too).",
+                "it is closed, idle keep-alive ones included; --keep-alive N sets it too.",
                 default=120, convert=positive_int, flags=("--waitress-channel-timeout",),
                 metavar="SECONDS"),
         Setting("waitress_max_request_header_size", "Largest request line plus header section "
-                "accepted (larger: 431) (waitress's default: 262144).",
+                "accepted (larger: 431).",
                 default=262144, convert=positive_int, flags=("--waitress-max-request-header-size",),
                 metavar="BYTES"),
-        Setting("waitress_max_request_body_size", "Largest request body accepted (larger: 413) "
-                "(waitress's default: 1073741824).",
+        Setting("waitress_max_request_body_size", "Largest request body accepted (larger: 413).",
                 default=1073741824, convert=positive_int, flags=("--waitress-max-request-body-size",),
                 metavar="BYTES"),
     )
