@@ -42,11 +42,17 @@ SCENARIOS = (
 
 #: What an operator turns on behind a proxy: a JSON access log written to a file (the
 #: file is /dev/null: each line is formatted and written, only the disk is spared),
-#: forwarded headers trusted from the proxy on loopback, request ids.
+#: forwarded headers trusted from the proxy on loopback, request ids, request counting for
+#: --max-requests (set beyond what a run serves: the process must not recycle mid-run), and
+#: statsd metrics to a port nothing listens on (sending must cost nothing when statsd is down).
 PRODUCTION_OPTIONS = ("--access-log", "/dev/null", "--access-log-json", "--forwarded-allow-ips", "127.0.0.1",
-                      "--request-id-header", "X-Request-ID")
-#: gunicorn with the same duties: its access log and its trust of the proxy.
-GUNICORN_PRODUCTION = ("--access-logfile", "/dev/null", "--forwarded-allow-ips", "127.0.0.1")
+                      "--request-id-header", "X-Request-ID", "--max-requests", "100000000",
+                      "--statsd-host", "127.0.0.1:8125")
+#: gunicorn with the same duties: its access log, its trust of the proxy, its request count.
+#: Not its statsd: gunicorn sends one datagram per request and logs every failed send, so a
+#: dead statsd port would measure its error log; chaussette keeps the heavier duty list.
+GUNICORN_PRODUCTION = ("--access-logfile", "/dev/null", "--forwarded-allow-ips", "127.0.0.1",
+                       "--max-requests", "100000000")
 
 
 @dataclass(frozen=True)

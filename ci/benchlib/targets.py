@@ -39,10 +39,12 @@ RATIOS = (
           "chaussette-gevent", "gunicorn-gevent", 1.3),
     Ratio("chaussette waitress vs gunicorn gthread (4 threads)", "hello",
           "chaussette-waitress", "gunicorn-gthread", 1.5),
-    *(Ratio(f"{b} in production (JSON access log, forwarded headers, request ids) vs {b} bare", "proxied",
-            f"production-{b}", f"chaussette-{b}", 0.90) for b in PRODUCTION_BACKENDS),
-    Ratio("chaussette gevent in production vs gunicorn -k gevent with its access log and "
-          "--forwarded-allow-ips", "proxied", "production-gevent", "gunicorn-gevent-production", 1.5),
+    *(Ratio(f"{b} in production (JSON access log, forwarded headers, request ids, max-requests, "
+            f"statsd) vs {b} bare", "proxied", f"production-{b}", f"chaussette-{b}", 0.90)
+      for b in PRODUCTION_BACKENDS),
+    Ratio("chaussette gevent in production vs gunicorn -k gevent with its access log, "
+          "--forwarded-allow-ips and --max-requests", "proxied", "production-gevent",
+          "gunicorn-gevent-production", 1.5),
     # "wsgiref" here is the stdlib's server, one request at a time (chaussette 1.3's wsgiref
     # backend). No server can reach 20x chaussette's own wsgiref, which waits in a thread
     # per connection: 200 connections waiting 10 ms each cap every server at 20,000 req/s.

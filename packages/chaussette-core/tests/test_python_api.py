@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -162,3 +164,84 @@ def test_paste_server_runner(tmp_path: Path, unix: bool) -> None:
         assert "Using 'wsgiref' as a backend" in server.output
         stop_cleanly(server)
     assert not path.exists()
+
+
+# -- serve_forever() in a thread (the shared EmbeddedSuite covers every backend) -----------
+
+EMBEDDED = """
+import http.client, json, sys, threading, time
+
+from chaussette.lifecycle import request_stop
+from chaussette.server import make_server
+
+release = threading.Event()
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/stop":
+        request_stop("the application asked")
+    if environ["PATH_INFO"] == "/stuck":
+        release.wait(20)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+
+mode = sys.argv[1]
+settings = {"drain": dict(drain_delay=0.5, health_path="/healthz"), "recycle": dict(max_requests=2)}
+server = make_server(app, host="127.0.0.1", port=0, **settings.get(mode, {}))
+host, port = server.server_address[:2]
+report = {}
+
+
+def get(path):
+    conn = http.client.HTTPConnection(host, port, timeout=20)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    return [response.status, response.read().decode()]
+
+
+def serve():
+    report["code"] = server.serve_forever()
+
+
+serving = threading.Thread(target=serve, daemon=True)
+if mode == "early":  # shutdown() before serve_forever(): it returns as soon as it serves
+    report["shutdown"] = server.shutdown(timeout=20)
+    serving.start()
+elif mode == "recycle":  # --max-requests stops it from a request's thread
+    serving.start()
+    report["requests"] = [get("/"), get("/")]
+elif mode == "drain":  # request_stop() with a drain delay: a timer thread ends the drain
+    serving.start()
+    report["stop"] = get("/stop")
+    report["health"] = get("/healthz")
+    report["during"] = get("/")
+elif mode == "stuck":  # shutdown() is bounded: False while a request still runs
+    serving.start()
+    stuck = threading.Thread(target=lambda: report.__setitem__("stuck", get("/stuck")), daemon=True)
+    stuck.start()
+    time.sleep(0.5)
+    report["shutdown"] = server.shutdown(timeout=0.5)
+    release.set()
+    stuck.join(20)
+serving.join(20)
+report["still_serving"] = serving.is_alive()
+print(json.dumps(report), flush=True)
+"""
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("early", {"shutdown": True, "code": 0}),
+    ("recycle", {"requests": [[200, "ok"], [200, "ok"]], "code": 0}),
+    ("drain", {"stop": [200, "ok"], "health": [503, "draining\n"], "during": [200, "ok"], "code": 0}),
+    ("stuck", {"shutdown": False, "stuck": [200, "ok"], "code": 0}),
+])
+def test_serve_forever_in_a_thread(tmp_path: Path, mode: str, expected: dict) -> None:
+    script = write_module(tmp_path, "embedding", EMBEDDED)
+    done = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == dict(expected, still_serving=False), done.stderr
+    if mode == "stuck":
+        assert "shutdown(): serve_forever() still waits for requests after 0.5s" in done.stderr
+    if mode == "drain":
+        assert "the application asked: draining for 0.5s" in done.stderr

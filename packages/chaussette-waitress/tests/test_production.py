@@ -1,8 +1,9 @@
 """The production suites on this package's backends: behind a proxy, access logs, draining,
-metrics, stuck requests, systemd notify."""
+metrics, stuck requests, systemd notify, the Python API embedded in a thread."""
 
 from chaussette_testing.access import AccessLogSuite
 from chaussette_testing.draining import DrainSuite
+from chaussette_testing.embedded import EmbeddedSuite
 from chaussette_testing.metrics import MetricsSuite
 from chaussette_testing.notify import NotifySuite
 from chaussette_testing.proxying import ProxySuite
@@ -10,5 +11,5 @@ from chaussette_testing.stuck import StuckRequestSuite
 
 
 class TestWaitress(ProxySuite, AccessLogSuite, DrainSuite, MetricsSuite, StuckRequestSuite,
-                 NotifySuite):
+                 NotifySuite, EmbeddedSuite):
     backend = "waitress"

@@ -44,10 +44,56 @@ class ForcedExit(SystemExit):
 class SignalDelivery:
     """How core's handlers reach a backend's loop. This default installs them as they
     are, which is right wherever the main thread waits in ``serve()``: the stdlib
-    backend, waitress, and loop threads that keep the signals blocked (meinheld)."""
+    backend, waitress, and loop threads that keep the signals blocked (meinheld).
+    Subclasses change ``install``; raising a signal and the alarm go through it."""
+
+    #: The graceful timeout may end the process (``ForcedExit``).
+    forced_exit = True
 
     def install(self, signum: int, handler: Handler) -> None:
         signal.signal(signum, handler)
+
+    def raise_signal(self, signum: int) -> None:
+        os.kill(os.getpid(), signum)
+
+    def alarm(self, seconds: float, handler: Handler) -> None:
+        """Run ``handler`` in ``seconds``, replacing any alarm set before."""
+        self.install(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def disarm(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+class ThreadDelivery(SignalDelivery):
+    """For a server serving in a thread of someone else's program (``make_server()``
+    in a test fixture): the process's signals stay that program's, and Python allows
+    handlers only in the main thread anyway. A stop comes from ``Server.shutdown()`` or
+    ``request_stop()`` and runs in the caller's thread; the drain's alarm is a timer
+    thread; the graceful timeout ends nothing, since a process cannot be exited for one
+    of its threads (``shutdown()`` bounds its own wait instead)."""
+
+    forced_exit = False
+
+    def __init__(self) -> None:
+        self._handlers: dict[int, Handler] = {}
+        self._timer: threading.Timer | None = None
+
+    def install(self, signum: int, handler: Handler) -> None:
+        self._handlers[signum] = handler
+
+    def raise_signal(self, signum: int) -> None:
+        self._handlers[signum](signum, None)
+
+    def alarm(self, seconds: float, handler: Handler) -> None:
+        self.disarm()
+        self._timer = threading.Timer(seconds, handler, (signal.SIGALRM, None))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 _current: Lifecycle | None = None
@@ -66,7 +112,7 @@ def request_stop(reason: str, drain: bool = True, exit_code: int = 0) -> bool:
 class Lifecycle:
     def __init__(self, graceful_timeout: float, log: logging.Logger, drain_delay: float = 0.0,
                  notifier: Notifier | None = None, serving_status: str = "Serving",
-                 announce: Sequence[str] = ()) -> None:
+                 announce: Sequence[str] = (), delivery: SignalDelivery | None = None) -> None:
         global _current
         self.graceful_timeout = graceful_timeout
         self.drain_delay = drain_delay
@@ -90,7 +136,8 @@ class Lifecycle:
         self._request_lock = threading.Lock()
         self._installed = False
         self._on_stop: Callable[[], None] | None = None
-        self._delivery = SignalDelivery()
+        #: Where handlers run; a backend's ``install(on_stop, delivery)`` may replace it.
+        self._delivery = delivery or SignalDelivery()
         # Current from the start: a C loop may serve its first request before serve()
         # gets to install(), and a stop asked for then must not be lost.
         _current = self
@@ -114,7 +161,7 @@ class Lifecycle:
             self.notifier.ready(self.serving_status)
             self.notifier.start_watchdog(self._delivery)
         if early:  # asked for before the handlers were in place
-            os.kill(os.getpid(), REQUEST_SIGNAL)
+            self._delivery.raise_signal(REQUEST_SIGNAL)
 
     def request_stop(self, reason: str, drain: bool = True, exit_code: int = 0) -> bool:
         """See the module's ``request_stop``. The stop itself runs in the signal handler,
@@ -126,7 +173,7 @@ class Lifecycle:
             self.exit_code = exit_code
             installed = self._installed
         if installed:  # else install() raises it once core's handlers are in place
-            os.kill(os.getpid(), REQUEST_SIGNAL)
+            self._delivery.raise_signal(REQUEST_SIGNAL)
         return True
 
     def handle(self, signum: int, frame: Any) -> None:
@@ -167,8 +214,7 @@ class Lifecycle:
             return
         self._why = why
         # Until a stop, SIGALRM is the application's; from here it is the drain's end.
-        self._delivery.install(signal.SIGALRM, self._drained)
-        signal.setitimer(signal.ITIMER_REAL, self.drain_delay)
+        self._delivery.alarm(self.drain_delay, self._drained)
         message = f"{why}: draining for {_seconds(self.drain_delay)}s: still serving, not ready on the health path"
         if self.notifier is not None:
             self.notifier.status(message)
@@ -179,10 +225,10 @@ class Lifecycle:
         self._begin_stop(self._why)
 
     def _begin_stop(self, why: str | None) -> None:
-        if self.graceful_timeout > 0:
+        forced = self._delivery.forced_exit
+        if self.graceful_timeout > 0 and forced:
             # Only now: until a stop (or its drain), SIGALRM is the application's.
-            self._delivery.install(signal.SIGALRM, self._timed_out)
-            signal.setitimer(signal.ITIMER_REAL, self.graceful_timeout)
+            self._delivery.alarm(self.graceful_timeout, self._timed_out)
         if self._on_stop is not None:
             self._on_stop()
         message = f"{why or 'stop'}: stopping, in-flight requests have {_seconds(self.graceful_timeout)}s to finish"
@@ -192,7 +238,7 @@ class Lifecycle:
         # (an operator, a test) knows a new connection will not be served.
         if why is not None:
             self.log.info("%s", message)
-        if self.graceful_timeout <= 0:
+        if self.graceful_timeout <= 0 and forced:
             raise ForcedExit(self.exit_code)
 
     def _reopen_logs(self, signum: int, frame: Any) -> None:
@@ -212,7 +258,7 @@ class Lifecycle:
         """Disarm the timeout (or the drain's alarm) once serving has ended on its own."""
         global _current
         if self.stopping:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            self._delivery.disarm()
         if self.notifier is not None:
             self.notifier.close()
         if _current is self:

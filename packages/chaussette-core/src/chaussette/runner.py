@@ -9,6 +9,7 @@ before serving closes what was opened, so nothing is left half-started.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable, Sequence
 
 from chaussette import layers
@@ -16,7 +17,7 @@ from chaussette.addresses import Address, FdAddress, parse_address
 from chaussette.backends import Backend
 from chaussette.errors import BackendError, ChaussetteError
 from chaussette.importer import import_string
-from chaussette.lifecycle import Lifecycle
+from chaussette.lifecycle import Lifecycle, ThreadDelivery
 from chaussette.notify import Notifier
 from chaussette.settings import Config
 from chaussette.sockets import Listener, close_all, open_listener
@@ -124,9 +125,16 @@ def load(config: Config, backend: Backend, log: logging.Logger,
 
 
 def run(config: Config, backend_class: type[Backend], log: logging.Logger,
-        app: Callable[..., Any] | None = None, listeners: list[Listener] | None = None) -> int:
+        app: Callable[..., Any] | None = None, listeners: list[Listener] | None = None,
+        started: Callable[[Lifecycle], None] | None = None) -> int:
     """Serve until stopped; returns the exit code. ``app``/``listeners`` may be given
-    ready-made by the Python API (which checked the options when it opened them)."""
+    ready-made by the Python API (which checked the options when it opened them), which
+    also gets the ``Lifecycle`` through ``started`` to stop it from another thread."""
+    embedded = threading.current_thread() is not threading.main_thread()
+    if embedded and not backend_class.capabilities.threads:
+        raise BackendError(f"the {backend_class.name} backend serves only in the main thread (it stops "
+                           "through signal handlers, which Python runs there only): call serve_forever() "
+                           "from the main thread, or embed the wsgiref or waitress backend")
     backend = backend_class(config, log)
     if listeners is None:
         addresses = plan_addresses(config, log)
@@ -136,15 +144,19 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
     else:
         backend.check()
     try:
-        # Before patching: its socket is the standard library's, like the listeners.
-        notifier = Notifier.from_environment(log)
+        # Before patching: its socket is the standard library's, like the listeners. A
+        # server in a thread is not the process systemd started: it tells systemd nothing.
+        notifier = None if embedded else Notifier.from_environment(log)
         app, pre_hook, post_hook = load(config, backend, log, app)
         log.info("Application is %r", app)
         log.info("Application is %r", app)
         status = f"Serving on {', '.join(listener.name for listener in listeners)} with {backend_class.name}"
         announce = [f"Serving on {listener.name}" for listener in listeners]
         announce.append(f"Using {backend_class.name!r} as a backend")
-        lifecycle = Lifecycle(config.graceful_timeout, log, config.drain_delay, notifier, status, announce)
+        lifecycle = Lifecycle(config.graceful_timeout, log, config.drain_delay, notifier, status, announce,
+                              ThreadDelivery() if embedded else None)
+        if started is not None:
+            started(lifecycle)
         app = layers.wrap(backend.adapt(app), config, lifecycle)
         if pre_hook is not None:
             log.info("Running the pre-hook %r", config.pre_hook)

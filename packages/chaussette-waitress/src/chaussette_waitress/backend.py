@@ -26,7 +26,7 @@ CLEANUP_INTERVAL = 30
 class WaitressBackend(Backend):
     name = "waitress"
     summary = "waitress: pure-Python, multi-threaded, hardened HTTP/1.1 server"
-    capabilities = Capabilities(spawn=True)
+    capabilities = Capabilities(spawn=True, threads=True)
     settings = (
         Setting("waitress_threads", "Worker threads running the application, i.e. requests served "
                 "at once; --spawn N sets it too.",
@@ -92,6 +92,7 @@ class WaitressBackend(Backend):
         server = WaitressServer(app, listeners, self.adjustments(), keep_alive=self.config.keep_alive > 0,
                                 log=self.log, limits=limits(self.config))
         # Core's default signal delivery is right: waitress's loop runs in the main thread,
-        # inside serve(), where Python runs signal handlers; stop() only flags and wakes it.
+        # inside serve(), where Python runs signal handlers; stop() only flags and wakes it,
+        # from any thread, so an embedded server (core's ThreadDelivery) works as well.
         lifecycle.install(server.stop)
         server.run()

@@ -46,6 +46,10 @@ class Capabilities:
     #: does not yield to it (CPU work, a call the backend did not make cooperative) stalls
     #: every other. ``--timeout`` then replaces the process instead of only reporting it.
     one_loop: bool = False
+    #: ``serve()`` may run in a thread other than the main one (``make_server()`` in a
+    #: test fixture): its loop needs no signal handler, and ``stop()`` works from any
+    #: thread. Off, serving from another thread is refused.
+    threads: bool = False
 
 
 class Backend:

@@ -13,7 +13,7 @@ from chaussette.sockets import Listener
 class WsgirefBackend(Backend):
     name = "wsgiref"
     summary = "threaded HTTP/1.1 server from the standard library only"
-    capabilities = Capabilities()
+    capabilities = Capabilities(threads=True)
 
     def serve(self, app: Callable[..., Any], listeners: Sequence[Listener], lifecycle: Lifecycle) -> None:
         from chaussette.backends.wsgiref.serving import ThreadedServer

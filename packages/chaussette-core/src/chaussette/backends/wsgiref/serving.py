@@ -41,7 +41,9 @@ class ThreadedServer:
         selector.register(self._wake_r, selectors.EVENT_READ)
         # The C-level signal handler writes to the pipe as well: a signal received by
         # another thread then still wakes select() here, where Python runs its handler.
-        previous_wakeup_fd = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        # Off the main thread (an embedded server) signals are not ours to watch.
+        main = threading.current_thread() is threading.main_thread()
+        previous_wakeup_fd = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False) if main else -1
         try:
             try:
                 while not self.stopping:
@@ -58,7 +60,8 @@ class ThreadedServer:
             # then wait for the in-flight requests it is meant to abandon.
             self._drain()
         finally:
-            signal.set_wakeup_fd(previous_wakeup_fd)
+            if main:
+                signal.set_wakeup_fd(previous_wakeup_fd)
             os.close(self._wake_r)
             os.close(self._wake_w)
 
