@@ -123,6 +123,7 @@ def test_meta_distribution_brings_every_default_backend(wheelhouse: tuple[str, P
             for backend in backends:
                 serve_one_request(venv, backend)
     serve_one_request(venv, "wsgiref")
+    assert "pastedeploy" in installed(venv), "chaussette must bring core's paste extra"
 
 
 
