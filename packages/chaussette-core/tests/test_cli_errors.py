@@ -66,8 +66,13 @@ def test_unknown_backend_lists_installed_ones() -> None:
 
 
 def test_known_backend_not_installed_says_what_to_install() -> None:
-    result = run_chaussette("--backend", "meinheld", *LOCAL)
-    assert_clean_error(result, "backend 'meinheld' is not installed", "pip install chaussette-meinheld")
+    installed = "installed: wsgiref"
+    assert assert_clean_error(run_chaussette("--backend", "waitress", *LOCAL)) == (
+        f"backend 'waitress' is not installed ({installed}); install it with: pip install chaussette-waitress")
+    assert assert_clean_error(run_chaussette("--backend", "bjoern", *LOCAL)) == (
+        f"backend 'bjoern' is not installed ({installed}); install it with: apt-get install libev-dev && "
+        "ci/build-wheels wheels && pip install --find-links wheels chaussette-bjoern "
+        "(in a clone of chaussette: PyPI has no working build)")
 
 
 def test_backend_for_another_api_version_is_refused(fake_env: dict) -> None:

@@ -122,12 +122,12 @@ def _unrecognized(unknown: Sequence[str], backend: str) -> str:
 
 
 def list_backends() -> str:
-    from chaussette.registry import describe
+    from chaussette.registry import describe, install_command
 
     lines = []
     for info in describe():
         if info.version is None:
-            lines.append(f"{info.name:<16} not installed  pip install {info.distribution}")
+            lines.append(f"{info.name:<16} not installed  {install_command(info.name)}")
         else:
             lines.append(f"{info.name:<16} {info.distribution} {info.version}")
     return "\n".join(lines)

@@ -29,6 +29,23 @@ KNOWN = {
 }
 
 
+#: Where ``pip install <distribution>`` from PyPI cannot give a working backend, the
+#: command that does, as the README's install table runs it from a clone: no meinheld on
+#: PyPI runs on Python >= 3.10, and bjoern's fixed build compiles against libev.
+FROM_A_CLONE = {
+    "meinheld": "ci/build-wheels wheels && pip install --find-links wheels chaussette-meinheld",
+    "bjoern": "apt-get install libev-dev && ci/build-wheels wheels && pip install --find-links wheels "
+              "chaussette-bjoern",
+}
+
+
+def install_command(name: str) -> str:
+    """The command that installs a known backend: plain pip, or the one that works."""
+    if name in FROM_A_CLONE:
+        return f"{FROM_A_CLONE[name]} (in a clone of chaussette: PyPI has no working build)"
+    return f"pip install {KNOWN[name]}"
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     name: str
@@ -62,8 +79,8 @@ def load(name: str) -> type[Backend]:
     if ep is None:
         available = ", ".join(sorted(found)) or "none"
         if name in KNOWN:
-            raise BackendError(f"backend {name!r} is not installed; install it with: "
-                               f"pip install {KNOWN[name]} (installed: {available})")
+            raise BackendError(f"backend {name!r} is not installed (installed: {available}); "
+                               f"install it with: {install_command(name)}")
         raise BackendError(f"unknown backend {name!r}; installed backends: {available} "
                            "(see chaussette --list-backends)")
     try:
