@@ -210,6 +210,24 @@ def fake_backends(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def noisy_backend(tmp_path: Path) -> tuple[dict, Path]:
+    """A distribution whose backend module creates ``mark`` when imported: the environment
+    that installs it, and the mark, prove whether a command imported the module."""
+    write_module(tmp_path, "noisy_backend", """
+        import os
+        open(os.environ["NOISY_MARK"], "w").close()
+        from chaussette.backends.wsgiref.backend import WsgirefBackend as NoisyBackend
+    """)
+    info = tmp_path / "noisy-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: noisy\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("[chaussette.backends]\nnoisy = noisy_backend:NoisyBackend\n")
+    mark = tmp_path / "imported"
+    env = env_with(tmp_path, NOISY_MARK=str(mark))
+    return env, mark
+
+
+@pytest.fixture
 def fake_env(fake_backends: Path, tmp_path: Path) -> dict:
     """Environment with the fake backends installed and FAKE_RECORD in this test's tmp dir."""
     return env_with(fake_backends, FAKE_RECORD=str(tmp_path / "record.txt"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import env_with, run_chaussette, stop_cleanly, write_module
+from conftest import run_chaussette, stop_cleanly, write_module
 
 from chaussette import __version__
 from chaussette_testing import request, start_server
@@ -115,19 +115,9 @@ def test_list_backends(fake_env: dict) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_list_backends_does_not_import_them(tmp_path: Path) -> None:
+def test_list_backends_does_not_import_them(noisy_backend: tuple[dict, Path]) -> None:
     """A backend module that announces its import proves listing reads metadata only."""
-    write_module(tmp_path, "noisy_backend", """
-        import os
-        open(os.environ["NOISY_MARK"], "w").close()
-        from chaussette.backends.wsgiref.backend import WsgirefBackend as NoisyBackend
-    """)
-    info = tmp_path / "noisy-0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: noisy\nVersion: 0\n")
-    (info / "entry_points.txt").write_text("[chaussette.backends]\nnoisy = noisy_backend:NoisyBackend\n")
-    mark = tmp_path / "imported"
-    env = env_with(tmp_path, NOISY_MARK=str(mark))
+    env, mark = noisy_backend
     for args in (("--list-backends",), ("--backend", "noisy", "--list-backends")):
         result = run_chaussette(*args, env=env)
         assert "noisy            noisy 0" in result.stdout

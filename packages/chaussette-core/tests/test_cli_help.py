@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import env_with, run_chaussette, write_module
+from conftest import env_with, run_chaussette
 
 from chaussette_testing import request, start_server
 
@@ -79,19 +79,9 @@ def test_gunicorn_options_are_one_epilog_line_not_options() -> None:
         assert not any(line.split(" ")[0].rstrip(",") == flag for line in lines), flag
 
 
-def test_only_help_imports_every_backend(tmp_path: Path) -> None:
+def test_only_help_imports_every_backend(noisy_backend: tuple[dict, Path]) -> None:
     """A normal start imports the chosen backend alone; --help imports them all."""
-    write_module(tmp_path, "noisy_backend", """
-        import os
-        open(os.environ["NOISY_MARK"], "w").close()
-        from chaussette.backends.wsgiref.backend import WsgirefBackend as NoisyBackend
-    """)
-    info = tmp_path / "noisy-0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: noisy\nVersion: 0\n")
-    (info / "entry_points.txt").write_text("[chaussette.backends]\nnoisy = noisy_backend:NoisyBackend\n")
-    mark = tmp_path / "imported"
-    env = env_with(tmp_path, NOISY_MARK=str(mark))
+    env, mark = noisy_backend
     with start_server(*LOCAL, env=env) as server:
         assert request(server.tcp_address)[0] == 200
     assert not mark.exists(), "a normal start imported a backend it does not use"

@@ -32,7 +32,7 @@ Groups = Sequence[tuple[str, Sequence[Setting]]]
 COMMAND_OPTIONS = ("list_backends", "config", "check_config")
 
 
-def build_parser(groups: Groups = (), where: str = "") -> argparse.ArgumentParser:
+def build_parser(groups: Groups = ()) -> _Parser:
     """Core's options and backends' own, each backend in its group; a backend option that
     clashes with a core one is refused (``settings_with``) before argparse would fail on it."""
     for title, extra in groups:
@@ -44,7 +44,6 @@ def build_parser(groups: Groups = (), where: str = "") -> argparse.ArgumentParse
                     "manager already opened (--fd, systemd socket activation).",
         epilog=f"Coming from gunicorn or uvicorn? {foreign_flags} are not options here: "
                "each answers with what chaussette does instead.")
-    parser.where = where
     parser.add_argument("--version", action="version", version=f"chaussette-core {__version__}")
     parser.add_argument("--list-backends", action="store_true",
                         help="List installed backends, and known ones with the package to install.")
@@ -190,7 +189,6 @@ def run_cli(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
         groups = _help_groups()
     try:
         parser = build_parser(groups)
-        extra_parser = build_parser(groups, where=f"{sources.CMD_ARGS}: ")
     except ChaussetteError as exc:
         print(f"chaussette: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -200,9 +198,13 @@ def run_cli(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
     if namespace.list_backends:
         print(list_backends())
         return 0
-    extra_namespace, unknown = extra_parser.parse_known_args(extra_args)
-    if unknown:
-        extra_parser.error(_unrecognized(unknown, backend_name))
+    from_variable: dict[str, Any] = {}
+    if extra_args:  # the same parser, its errors naming the variable
+        parser.where = f"{sources.CMD_ARGS}: "
+        extra_namespace, unknown = parser.parse_known_args(extra_args)
+        if unknown:
+            parser.error(_unrecognized(unknown, backend_name))
+        from_variable = _given(extra_namespace)
     try:
         table = settings_with(extra, backend_name)
         given = sources.Given()
@@ -210,14 +212,12 @@ def run_cli(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
             known = set(registry.KNOWN) | set(registry.installed())
             given.add_from(sources.from_file(path, document, table, backend_name, known))
         given.add_from(sources.from_environment(environ, table, backend_name))
-        given.add(_given(extra_namespace), sources.CMD_ARGS)
+        given.add(from_variable, sources.CMD_ARGS)
         given.add(_given(namespace), sources.COMMAND_LINE)
         config = build_config(given.values, table)
         debug = config.log_level == "debug"
-        if namespace.check_config:
-            log = logs.configure(config.log_level, "-")  # --check-config opens no file
-        else:
-            log = logs.configure(config.log_level, config.log_output)
+        # --check-config opens no file: its log goes to stderr.
+        log = logs.configure(config.log_level, "-" if namespace.check_config else config.log_output)
         if backend_error is not None:
             raise backend_error
         assert backend_class is not None

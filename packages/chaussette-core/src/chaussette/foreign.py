@@ -28,6 +28,7 @@ FOREIGN: tuple[tuple[tuple[str, ...], str], ...] = (
                  "(systemd's MAINPID, circusctl pid, supervisorctl pid)"),
 )
 
+
 def advice(argv: Sequence[str]) -> str | None:
     """The answer to the first foreign option in ``argv`` (``--flag value``,
     ``--flag=value`` and gunicorn's ``-w4``), or None; nothing after ``--`` counts."""

@@ -132,21 +132,11 @@ def from_file(path: str, document: Mapping[str, Any], table: Sequence[Setting],
             for name, section in value.items():
                 if name == "name":
                     take(core["backend"], "backend.name", section)
-                elif not isinstance(section, dict):
-                    raise ChaussetteError(f"config file {path}: backend.{name} must be a table of the "
-                                          f"{name} backend's settings, or use backend.name = {name!r}")
-                elif name not in known_backends:
-                    raise ChaussetteError(f"config file {path}: [backend.{name}] names no known backend"
-                                          f"{_hint(name, known_backends)}; see chaussette --list-backends")
-                elif name == backend:
+                    continue
+                _check_backend_table(path, name, section, known_backends)
+                if name == backend:
                     for option, setting_value in section.items():
-                        setting = _backend_setting(own, name, option)
-                        if setting is None:
-                            raise ChaussetteError(
-                                f"config file {path}: [backend.{name}] has no setting {option!r}"
-                                f"{_hint(option, [s.name.removeprefix(name + '_') for s in own.values()])}; "
-                                f"the {name} backend's are in chaussette --backend {name} --help")
-                        take(setting, f"[backend.{name}] {option}", setting_value)
+                        take(_table_setting(path, own, name, option), f"[backend.{name}] {option}", setting_value)
             continue
         setting = core.get(key.replace("-", "_"))
         if setting is None:
@@ -155,6 +145,27 @@ def from_file(path: str, document: Mapping[str, Any], table: Sequence[Setting],
             raise ChaussetteError(f"config file {path}: unknown key {key!r}{where}")
         take(setting, key, value)
     return found
+
+
+def _check_backend_table(path: str, name: str, section: Any, known_backends: Iterable[str]) -> None:
+    """Refuse a ``backend.NAME`` that is not a table, or names no known backend."""
+    if not isinstance(section, dict):
+        raise ChaussetteError(f"config file {path}: backend.{name} must be a table of the "
+                              f"{name} backend's settings, or use backend.name = {name!r}")
+    if name not in known_backends:
+        raise ChaussetteError(f"config file {path}: [backend.{name}] names no known backend"
+                              f"{_hint(name, known_backends)}; see chaussette --list-backends")
+
+
+def _table_setting(path: str, own: Mapping[str, Setting], backend: str, option: str) -> Setting:
+    """The chosen backend's setting an option of its table names (prefix optional)."""
+    setting = _backend_setting(own, backend, option)
+    if setting is None:
+        raise ChaussetteError(
+            f"config file {path}: [backend.{backend}] has no setting {option!r}"
+            f"{_hint(option, [s.name.removeprefix(backend + '_') for s in own.values()])}; "
+            f"the {backend} backend's are in chaussette --backend {backend} --help")
+    return setting
 
 
 def _backend_setting(own: Mapping[str, Setting], backend: str, key: str) -> Setting | None:
