@@ -95,9 +95,9 @@ def test_log_output_file(tmp_path: Path) -> None:
         assert request(("127.0.0.1", port))[0] == 200
         stop_cleanly(server)
     text = log.read_text()
-    assert re.search(r"\[\d+\] \[INFO\] Application is <function app at ", text)
-    assert f"Serving on 127.0.0.1:{port}" in text
-    assert "Using 'wsgiref' as a backend" in text
+    assert len(re.findall(r"\[\d+\] \[INFO\] Application is <function app at ", text)) == 1
+    assert text.count(f"Serving on 127.0.0.1:{port}") == 1
+    assert text.count("Using 'wsgiref' as a backend") == 1
     assert "Stopped" in text
     assert "Serving on" not in server.output, "logs went to stderr as well as the file"
 

@@ -149,7 +149,6 @@ def run(config: Config, backend_class: type[Backend], log: logging.Logger,
         notifier = None if embedded else Notifier.from_environment(log)
         app, pre_hook, post_hook = load(config, backend, log, app)
         log.info("Application is %r", app)
-        log.info("Application is %r", app)
         status = f"Serving on {', '.join(listener.name for listener in listeners)} with {backend_class.name}"
         announce = [f"Serving on {listener.name}" for listener in listeners]
         announce.append(f"Using {backend_class.name!r} as a backend")
