@@ -8,6 +8,9 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
@@ -485,3 +488,66 @@ def test_log_output_reopens_and_a_nested_line_stays_whole(tmp_path: Path) -> Non
     log.info("after")
     assert (tmp_path / "server.log.1").read_text() == "before\nsignal handler line\ninterrupted\n"
     assert path.read_text() == "after\n"
+
+
+def test_a_signal_handler_logging_inside_a_blocked_write_loses_no_line(tmp_path: Path) -> None:
+    """The handler of a signal that lands while a line is being written (a write blocked
+    on a full pipe to the manager, or any line under gevent, where handlers run in the
+    current greenlet) logs too: both lines arrive whole. Through the stream's buffer the
+    nested line died with "reentrant call inside <_io.BufferedWriter>"."""
+    read_end, write_end = os.pipe()
+    stream = open(write_end, "w", encoding="utf-8")
+    handler = logs.LineHandler(stream)
+    log = logging.getLogger("chaussette.test-blocked-write")
+    log.handlers[:], log.propagate = [handler], False
+    log.setLevel("INFO")
+    errors: list[str] = []
+    handler.handleError = lambda record: errors.append(record.getMessage())  # type: ignore[method-assign]
+    main = threading.get_native_id()
+    blocked, entered = threading.Event(), threading.Event()
+    received = bytearray()
+
+    def writing() -> None:
+        deadline = time.monotonic() + 10
+        wchan = Path(f"/proc/self/task/{main}/wchan")
+        while "pipe_write" not in wchan.read_text() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def handler_logs(signum: int, frame: Any) -> None:
+        entered.set()
+        log.info("signal handler line")
+
+    def reader() -> None:
+        blocked.wait(10)
+        # Signal the main thread once it sleeps in write(2) on the full pipe, and make
+        # room only when the handler's own line waits there too (or never will).
+        writing()
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR2)
+        entered.wait(10)
+        writing()
+        while chunk := os.read(read_end, 65536):
+            received.extend(chunk)
+
+    previous = signal.signal(signal.SIGUSR2, handler_logs)
+    os.set_blocking(write_end, False)
+    for size in (4096, 1):  # fill the pipe to the last byte
+        try:
+            while True:
+                os.write(write_end, b"." * size)
+        except BlockingIOError:
+            pass
+    os.set_blocking(write_end, True)
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        blocked.set()
+        log.info("outer line")
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+        log.handlers[:] = []
+        stream.close()
+        thread.join(10)
+        os.close(read_end)
+    assert errors == []
+    lines = bytes(received).lstrip(b".").decode().splitlines()
+    assert lines == ["signal handler line", "outer line"]

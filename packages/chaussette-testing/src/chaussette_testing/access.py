@@ -96,8 +96,11 @@ class Logged:
         return found[0]
 
     def context(self) -> str:
-        errors = "\n".join(self.lines(self.errors)) if self.errors else self.server.output
-        return "access log:\n" + "\n".join(self.lines()) + "\nserver log:\n" + errors
+        text = "access log:\n" + "\n".join(self.lines()) + "\nserver log:\n"
+        if self.errors is None:
+            return text + self.server.output
+        # What the logging module itself reports (a line it failed to write) goes to stderr.
+        return text + "\n".join(self.lines(self.errors)) + "\nserver stderr:\n" + self.server.output
 
 
 def raw_request(address: Any, target: str, *headers: tuple[str, str | bytes]) -> Any:
@@ -347,4 +350,4 @@ class AccessLogSuite:
         # The handler's own line goes to the new file, or to the old one when the signal
         # interrupted a line being written there (the reopen then waits for that line).
         both = Path(f"{access_text.errors}.1").read_text("utf-8") + access_text.errors.read_text("utf-8")
-        assert both.count("SIGUSR1 received: reopening the log files") == 1
+        assert both.count("SIGUSR1 received: reopening the log files") == 1, access_text.context()
