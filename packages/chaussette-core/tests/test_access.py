@@ -498,13 +498,12 @@ def test_a_signal_handler_logging_inside_a_blocked_write_loses_no_line(tmp_path:
     read_end, write_end = os.pipe()
     stream = open(write_end, "w", encoding="utf-8")
     handler = logs.LineHandler(stream)
-    log = logging.getLogger("chaussette.test-blocked-write")
-    log.handlers[:], log.propagate = [handler], False
+    log = logs._only_handler("chaussette.test-blocked-write", handler)
     log.setLevel("INFO")
     errors: list[str] = []
     handler.handleError = lambda record: errors.append(record.getMessage())  # type: ignore[method-assign]
     main = threading.get_native_id()
-    blocked, entered = threading.Event(), threading.Event()
+    entered = threading.Event()
     received = bytearray()
 
     def writing() -> None:
@@ -518,7 +517,6 @@ def test_a_signal_handler_logging_inside_a_blocked_write_loses_no_line(tmp_path:
         log.info("signal handler line")
 
     def reader() -> None:
-        blocked.wait(10)
         # Signal the main thread once it sleeps in write(2) on the full pipe, and make
         # room only when the handler's own line waits there too (or never will).
         writing()
@@ -540,7 +538,6 @@ def test_a_signal_handler_logging_inside_a_blocked_write_loses_no_line(tmp_path:
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
     try:
-        blocked.set()
         log.info("outer line")
     finally:
         signal.signal(signal.SIGUSR2, previous)

@@ -71,12 +71,13 @@ class LineHandler(_StreamHandler):
         self._encoding = getattr(stream, "encoding", None) or "utf-8"
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Called by ``Handler.handle``, which holds the lock."""
         try:
             line = self.format(record)
         except Exception:
             self.handleError(record)
         else:
-            self.write_line(line)
+            self._put(line)
 
     def write_line(self, line: str) -> None:
         with self.lock:
@@ -115,12 +116,11 @@ class ReopeningFileHandler(LineHandler):
         self._reopen = True
 
     def emit(self, record: logging.LogRecord) -> None:
-        with self.lock:
-            self._enter_line()
-            try:
-                super().emit(record)
-            finally:
-                self._depth -= 1
+        self._enter_line()  # under handle()'s lock; formatting counts as inside the line
+        try:
+            super().emit(record)
+        finally:
+            self._depth -= 1
 
     def write_line(self, line: str) -> None:
         with self.lock:
